@@ -1,0 +1,718 @@
+//! Rule evaluation over the typed operation and the canonical body.
+
+use serde_json::Value;
+
+use super::model::{clean_path, normalise_cap, under, Mode, Policy};
+use super::rules as r;
+use super::{Decision, Facts, Lookup, RequestView, Violation};
+use crate::docker::route::OpKind;
+
+/// Operations that act on a container named by the path and are refused on
+/// protected containers.
+fn touches_container(op: OpKind) -> bool {
+    use OpKind::*;
+    matches!(
+        op,
+        ContainerDelete
+            | ContainerKill
+            | ContainerStop
+            | ContainerRestart
+            | ContainerPause
+            | ContainerUnpause
+            | ContainerRename
+            | ContainerUpdate
+            | ContainerAttach
+            | ContainerAttachWebsocket
+            | ExecCreate
+            | ContainerArchive
+            | ContainerArchiveInfo
+            | PutContainerArchive
+            | ContainerExport
+    )
+}
+
+fn s<'a>(v: &'a Value, k: &str) -> &'a str {
+    v.get(k).and_then(Value::as_str).unwrap_or("")
+}
+fn b(v: &Value, k: &str) -> bool {
+    v.get(k).and_then(Value::as_bool).unwrap_or(false)
+}
+fn i(v: &Value, k: &str) -> i64 {
+    v.get(k).and_then(Value::as_i64).unwrap_or(0)
+}
+fn strs<'a>(v: &'a Value, k: &str) -> Vec<&'a str> {
+    v.get(k)
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default()
+}
+fn arr<'a>(v: &'a Value, k: &str) -> &'a [Value] {
+    v.get(k).and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[])
+}
+fn non_empty(v: &Value, k: &str) -> bool {
+    match v.get(k) {
+        None | Some(Value::Null) => false,
+        Some(Value::Array(a)) => !a.is_empty(),
+        Some(Value::Object(o)) => !o.is_empty(),
+        Some(Value::String(x)) => !x.is_empty(),
+        Some(_) => true,
+    }
+}
+
+/// A `Binds` entry as dockerd's Linux parser reads it.
+enum Bind<'a> {
+    Anonymous,
+    Host { src: String, mode: &'a str },
+    Named { name: &'a str },
+    Invalid,
+}
+
+fn parse_bind(spec: &str) -> Bind<'_> {
+    let parts: Vec<&str> = spec.split(':').collect();
+    match parts.as_slice() {
+        [_dst] => Bind::Anonymous,
+        [src, _dst] | [src, _dst, _] => {
+            let mode = if parts.len() == 3 { parts[2] } else { "" };
+            if src.starts_with('/') {
+                Bind::Host {
+                    src: clean_path(src),
+                    mode,
+                }
+            } else if src.is_empty() {
+                Bind::Invalid
+            } else {
+                Bind::Named { name: src }
+            }
+        }
+        _ => Bind::Invalid,
+    }
+}
+
+/// `container:<x>` target of a namespace mode.
+fn container_ref(mode: &str) -> Option<&str> {
+    mode.strip_prefix("container:").filter(|x| !x.is_empty())
+}
+
+struct Ctx<'a> {
+    p: &'a Policy,
+    facts: &'a Facts,
+    out: Vec<Violation>,
+    need: Vec<Lookup>,
+}
+
+impl Ctx<'_> {
+    fn deny(&mut self, rule: &'static str, message: impl Into<String>) {
+        let message = message.into();
+        if !self.out.iter().any(|v| v.rule == rule && v.message == message) {
+            self.out.push(Violation { rule, message });
+        }
+    }
+
+    fn container(&mut self, name: &str) -> Option<Option<&ContainerFactsRef>> {
+        match self.facts.containers.get(name) {
+            Some(f) => Some(f.as_ref()),
+            None => {
+                self.need.push(Lookup::Container(name.to_string()));
+                None
+            }
+        }
+    }
+
+    fn volume_checked(&mut self, name: &str, what: &str) {
+        match self.facts.volumes.get(name) {
+            None => self.need.push(Lookup::Volume(name.to_string())),
+            Some(None) => {}
+            Some(Some(v)) => {
+                let driver = v.driver.clone();
+                let opts: Vec<String> = ["type", "o", "device"]
+                    .iter()
+                    .filter(|k| v.options.contains_key(**k))
+                    .map(|k| format!("{k}={}", v.options[*k]))
+                    .collect();
+                self.check_volume_driver(&driver, &opts, &format!("{what}: existing volume {name:?}"));
+            }
+        }
+    }
+
+    fn check_volume_driver(&mut self, driver: &str, opts: &[String], what: &str) {
+        let c = &self.p.containers;
+        let driver_name = if driver.is_empty() { "local" } else { driver };
+        if !c.volume_drivers_allowed.iter().any(|d| d == driver_name) {
+            self.deny(
+                r::VOLUME_OPTIONS,
+                format!("{what} uses volume driver {driver_name:?}, which is not allowed"),
+            );
+        }
+        if !opts.is_empty() && !c.allow_volume_driver_options {
+            self.deny(
+                r::VOLUME_OPTIONS,
+                format!(
+                    "{what} has driver options {} that mount a host path or device",
+                    opts.join(",")
+                ),
+            );
+        }
+    }
+
+    fn is_protected(&self, f: &ContainerFactsRef) -> bool {
+        self.p.protected_names.iter().any(|re| re.is_match(&f.name))
+            || self
+                .p
+                .protected_labels
+                .iter()
+                .any(|l| f.labels.contains_key(l))
+    }
+
+    fn host_path(&mut self, src: &str, what: &str) {
+        let c = &self.p.containers;
+        let allowed = c.allow_host_binds
+            || c.host_path_allowlist.iter().any(|prefix| under(src, prefix));
+        if !allowed {
+            self.deny(r::HOST_BIND, format!("{what} mounts the host path {src:?}"));
+        }
+    }
+
+    fn propagation(&mut self, prop: &str, what: &str) {
+        if !self.p.containers.allow_bind_propagation
+            && matches!(prop, "shared" | "rshared" | "slave" | "rslave")
+        {
+            self.deny(
+                r::HOST_BIND,
+                format!("{what} uses {prop} mount propagation with the host"),
+            );
+        }
+    }
+
+    /// A `Mounts[]` entry of a container or service.
+    fn mount(&mut self, m: &Value, what: &str) {
+        let ty = s(m, "Type");
+        let src = s(m, "Source");
+        match ty {
+            "bind" => {
+                let src = clean_path(src);
+                self.host_path(&src, what);
+                if let Some(bo) = m.get("BindOptions") {
+                    self.propagation(s(bo, "Propagation"), what);
+                }
+            }
+            "volume" => {
+                if let Some(dc) = m.get("VolumeOptions").and_then(|v| v.get("DriverConfig")) {
+                    let opts: Vec<String> = dc
+                        .get("Options")
+                        .and_then(Value::as_object)
+                        .map(|o| o.iter().map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or(""))).collect())
+                        .unwrap_or_default();
+                    self.check_volume_driver(s(dc, "Name"), &opts, what);
+                }
+                if !src.is_empty() {
+                    self.volume_checked(src, what);
+                }
+            }
+            "tmpfs" => {}
+            other => self.deny(
+                r::MOUNT_TYPE,
+                format!("{what} has mount type {other:?}; only volume, tmpfs and bind are accepted"),
+            ),
+        }
+    }
+
+    fn caps(&mut self, add: &[&str], drop: &[&str], what: &str) {
+        for cap in add {
+            let n = normalise_cap(cap);
+            if !self.p.cap_add_allowed.contains(&n) {
+                self.deny(r::CAP_ADD, format!("{what} adds capability {n}"));
+            }
+        }
+        if !drop.is_empty() && !self.p.containers.allow_cap_drop {
+            self.deny(
+                r::CAP_DROP,
+                format!("{what} drops capabilities {}", drop.join(",")),
+            );
+        }
+    }
+
+    fn sysctls(&mut self, v: Option<&Value>, what: &str) {
+        let Some(map) = v.and_then(Value::as_object) else {
+            return;
+        };
+        for k in map.keys() {
+            let ok = self.p.containers.sysctls_allowed.iter().any(|a| match a.strip_suffix('*') {
+                Some(prefix) => k.starts_with(prefix),
+                None => a == k,
+            });
+            if !ok {
+                self.deny(r::SYSCTLS, format!("{what} sets sysctl {k}"));
+            }
+        }
+    }
+
+    fn image(&mut self, image: &str, what: &str) {
+        if !self.p.image_allowlist.is_empty()
+            && !self.p.image_allowlist.iter().any(|re| re.is_match(image))
+        {
+            self.deny(r::IMAGE, format!("{what} uses image {image:?}, not in the allowlist"));
+        }
+    }
+
+    fn log_driver(&mut self, driver: &str, what: &str) {
+        if !driver.is_empty() && !self.p.containers.log_drivers_allowed.iter().any(|d| d == driver) {
+            self.deny(r::LOG_DRIVER, format!("{what} uses log driver {driver:?}"));
+        }
+    }
+
+    fn workdir(&mut self, wd: &str, what: &str) {
+        if !self.p.containers.allow_proc_workdir && under(&clean_path(wd), "/proc") && wd.starts_with('/') {
+            self.deny(r::PROC_WORKDIR, format!("{what} sets working directory {wd:?}"));
+        }
+    }
+
+    /// Namespace modes: `host`, or `container:<x>` resolved to x.
+    fn namespace(&mut self, field: &str, mode: &str, flag: &str) {
+        if mode == "host" {
+            if !self.p.containers.allow_host_namespaces {
+                self.deny(r::HOST_NAMESPACE, format!("{flag}=host ({field}) shares the host's namespace"));
+            }
+            return;
+        }
+        if let Some(target) = container_ref(mode) {
+            let target = target.to_string();
+            if let Some(Some(f)) = self.container(&target) {
+                let f = f.clone();
+                if self.is_protected(&f) {
+                    self.deny(
+                        r::PROTECTED_JOIN,
+                        format!("{flag}=container:{target} joins the protected container {:?}", f.name),
+                    );
+                }
+                let target_mode = match field {
+                    "NetworkMode" => &f.network_mode,
+                    "PidMode" => &f.pid_mode,
+                    "IpcMode" => &f.ipc_mode,
+                    _ => "",
+                };
+                if target_mode == "host" && !self.p.containers.allow_host_namespaces {
+                    self.deny(
+                        r::HOST_NAMESPACE,
+                        format!("{flag}=container:{target} joins a container that uses the host's namespace"),
+                    );
+                }
+                if f.privileged && !self.p.containers.allow_privileged {
+                    self.deny(
+                        r::PRIVILEGED,
+                        format!("{flag}=container:{target} joins a privileged container"),
+                    );
+                }
+            }
+        }
+    }
+
+    fn security_opts(&mut self, opts: &[&str], what: &str) {
+        let c = &self.p.containers;
+        for opt in opts {
+            let (key, value) = match opt.split_once('=') {
+                Some(kv) => kv,
+                None => opt.split_once(':').unwrap_or((opt, "")),
+            };
+            let bad = match key {
+                "no-new-privileges" => None,
+                "seccomp" if value == "unconfined" => {
+                    (!c.allow_unconfined_security).then_some("disables seccomp")
+                }
+                "seccomp" if value == "builtin" => None,
+                "seccomp" => (!c.allow_custom_seccomp).then_some("sets a custom seccomp profile"),
+                "apparmor" => (!c.allow_unconfined_security).then_some("overrides the AppArmor profile"),
+                "label" | "disable" => {
+                    (!c.allow_unconfined_security).then_some("overrides or disables SELinux labels")
+                }
+                _ => Some("is not a security option Portcullis accepts"),
+            };
+            if let Some(why) = bad {
+                self.deny(r::SECURITY_OPT, format!("{what} --security-opt {opt:?} {why}"));
+            }
+        }
+    }
+
+    fn resources(&mut self, res: &Value, what: &str, creating: bool) {
+        let c = &self.p.containers;
+        for (field, ceiling, flag) in [
+            ("Memory", c.max_memory_bytes, "--memory"),
+            ("NanoCpus", c.max_nano_cpus, "--cpus"),
+            ("PidsLimit", c.max_pids, "--pids-limit"),
+        ] {
+            if ceiling <= 0 {
+                continue;
+            }
+            let present = res.get(field).is_some();
+            let v = i(res, field);
+            if (creating || present) && (v <= 0 || v > ceiling) {
+                self.deny(
+                    r::RESOURCES,
+                    format!("{what} {flag} ({field}={v}) must be between 1 and {ceiling}"),
+                );
+            }
+        }
+    }
+
+    fn protected_target(&mut self, name: &str, what: &str) {
+        if let Some(Some(f)) = self.container(name) {
+            let f = f.clone();
+            if self.is_protected(&f) {
+                self.deny(
+                    r::PROTECTED_CONTAINER,
+                    format!("{what} on the protected container {:?}", f.name),
+                );
+            }
+        }
+    }
+
+    fn container_create(&mut self, body: &Value) {
+        let what = "the container";
+        self.image(s(body, "Image"), what);
+        self.workdir(s(body, "WorkingDir"), what);
+        let empty = Value::Null;
+        let hc = body.get("HostConfig").unwrap_or(&empty);
+        self.host_config(hc, what);
+        if let Some(eps) = body
+            .get("NetworkingConfig")
+            .and_then(|n| n.get("EndpointsConfig"))
+            .and_then(Value::as_object)
+        {
+            for net in eps.keys() {
+                if net == "host" && !self.p.containers.allow_host_namespaces {
+                    self.deny(r::HOST_NAMESPACE, "the container joins the network \"host\"");
+                }
+            }
+        }
+    }
+
+    fn host_config(&mut self, hc: &Value, what: &str) {
+        let c = self.p.containers.clone();
+        if b(hc, "Privileged") && !c.allow_privileged {
+            self.deny(r::PRIVILEGED, format!("{what} runs privileged (--privileged)"));
+        }
+        self.caps(&strs(hc, "CapAdd"), &strs(hc, "CapDrop"), what);
+        for spec in strs(hc, "Binds") {
+            match parse_bind(spec) {
+                Bind::Anonymous => {}
+                Bind::Host { src, mode } => {
+                    self.host_path(&src, &format!("-v {spec}"));
+                    for m in mode.split(',') {
+                        self.propagation(m, &format!("-v {spec}"));
+                    }
+                }
+                Bind::Named { name, .. } => {
+                    let driver = s(hc, "VolumeDriver").to_string();
+                    if !driver.is_empty() {
+                        self.check_volume_driver(&driver, &[], &format!("-v {spec}"));
+                    }
+                    self.volume_checked(name, &format!("-v {spec}"));
+                }
+                Bind::Invalid => self.deny(
+                    r::HOST_BIND,
+                    format!("-v {spec:?} is not a volume specification Portcullis can read"),
+                ),
+            }
+        }
+        for (n, m) in arr(hc, "Mounts").iter().enumerate() {
+            self.mount(m, &format!("--mount #{} ({})", n + 1, s(m, "Type")));
+        }
+        for spec in strs(hc, "VolumesFrom") {
+            let name = spec.split(':').next().unwrap_or("").to_string();
+            if c.volumes_from_allowed.iter().any(|a| *a == name) {
+                continue;
+            }
+            if let Some(Some(f)) = self.container(&name) {
+                let f = f.clone();
+                if self.is_protected(&f) {
+                    self.deny(r::VOLUMES_FROM, format!("--volumes-from {name} is a protected container"));
+                }
+                let before = self.out.len();
+                for (ty, src) in &f.mounts {
+                    match ty.as_str() {
+                        "bind" => self.host_path(&clean_path(src), &format!("--volumes-from {name}")),
+                        "volume" => self.volume_checked(src, &format!("--volumes-from {name}")),
+                        _ => {}
+                    }
+                }
+                // Report what the source container would bring in under PC-1006.
+                for v in self.out.iter_mut().skip(before) {
+                    v.rule = r::VOLUMES_FROM;
+                }
+            }
+        }
+        if !c.allow_devices {
+            if non_empty(hc, "Devices") {
+                self.deny(r::DEVICES, format!("{what} maps host devices (--device)"));
+            }
+            if non_empty(hc, "DeviceCgroupRules") {
+                self.deny(r::DEVICES, format!("{what} adds device cgroup rules (--device-cgroup-rule)"));
+            }
+            if non_empty(hc, "DeviceRequests") {
+                self.deny(r::DEVICES, format!("{what} requests devices (--gpus)"));
+            }
+        }
+        self.namespace("NetworkMode", s(hc, "NetworkMode"), "--network");
+        self.namespace("PidMode", s(hc, "PidMode"), "--pid");
+        self.namespace("IpcMode", s(hc, "IpcMode"), "--ipc");
+        self.namespace("UTSMode", s(hc, "UTSMode"), "--uts");
+        self.namespace("UsernsMode", s(hc, "UsernsMode"), "--userns");
+        self.namespace("CgroupnsMode", s(hc, "CgroupnsMode"), "--cgroupns");
+        self.namespace("Cgroup", s(hc, "Cgroup"), "--cgroup");
+        self.security_opts(&strs(hc, "SecurityOpt"), what);
+        if !c.allow_masked_paths_override {
+            for f in ["MaskedPaths", "ReadonlyPaths"] {
+                if hc.get(f).is_some_and(|v| !v.is_null()) {
+                    self.deny(
+                        r::MASKED_PATHS,
+                        format!("{what} overrides {f} (systempaths=unconfined)"),
+                    );
+                }
+            }
+        }
+        self.sysctls(hc.get("Sysctls"), what);
+        let runtime = s(hc, "Runtime");
+        if !runtime.is_empty() && !c.runtimes_allowed.iter().any(|x| x == runtime) {
+            self.deny(r::RUNTIME, format!("{what} uses runtime {runtime:?}"));
+        }
+        if !s(hc, "CgroupParent").is_empty() && !c.allow_cgroup_parent {
+            self.deny(r::CGROUP_PARENT, format!("{what} sets --cgroup-parent"));
+        }
+        if let Some(lc) = hc.get("LogConfig") {
+            self.log_driver(s(lc, "Type"), what);
+        }
+        for link in strs(hc, "Links") {
+            let name = link.split(':').next().unwrap_or("").trim_start_matches('/').to_string();
+            if let Some(Some(f)) = self.container(&name) {
+                let f = f.clone();
+                if self.is_protected(&f) {
+                    self.deny(r::PROTECTED_JOIN, format!("--link {name} reads the protected container's environment"));
+                }
+            }
+        }
+        self.resources(hc, what, true);
+    }
+
+    fn service(&mut self, spec: &Value) {
+        let what = "the service";
+        let empty = Value::Null;
+        let tt = spec.get("TaskTemplate").unwrap_or(&empty);
+        if tt.get("PluginSpec").is_some_and(|v| !v.is_null()) || s(tt, "Runtime") == "plugin" {
+            self.deny(r::SERVICE_PLUGIN, "the service runs a plugin (PluginSpec)");
+        }
+        if let Some(ld) = tt.get("LogDriver") {
+            self.log_driver(s(ld, "Name"), what);
+        }
+        let nets = arr(tt, "Networks").iter().chain(arr(spec, "Networks"));
+        for n in nets {
+            if s(n, "Target") == "host" && !self.p.containers.allow_host_namespaces {
+                self.deny(r::HOST_NAMESPACE, "the service attaches to the network \"host\"");
+            }
+        }
+        let cs = tt.get("ContainerSpec").unwrap_or(&empty);
+        self.image(s(cs, "Image"), what);
+        self.workdir(s(cs, "Dir"), what);
+        for (n, m) in arr(cs, "Mounts").iter().enumerate() {
+            self.mount(m, &format!("service mount #{} ({})", n + 1, s(m, "Type")));
+        }
+        self.caps(&strs(cs, "CapabilityAdd"), &strs(cs, "CapabilityDrop"), what);
+        self.sysctls(cs.get("Sysctls"), what);
+        let c = &self.p.containers;
+        if let Some(pr) = cs.get("Privileges") {
+            let mut bad = Vec::new();
+            if let Some(se) = pr.get("SELinuxContext") {
+                if b(se, "Disable") || non_empty(se, "Type") || non_empty(se, "User") {
+                    bad.push("SELinux context");
+                }
+            }
+            if let Some(sc) = pr.get("Seccomp") {
+                match s(sc, "Mode") {
+                    "" | "default" => {}
+                    "custom" if c.allow_custom_seccomp => {}
+                    _ => bad.push("seccomp mode"),
+                }
+            }
+            if let Some(aa) = pr.get("AppArmor") {
+                if !matches!(s(aa, "Mode"), "" | "default") {
+                    bad.push("AppArmor mode");
+                }
+            }
+            if !bad.is_empty() && !c.allow_unconfined_security {
+                self.deny(r::SECURITY_OPT, format!("the service overrides {}", bad.join(", ")));
+            }
+        }
+        if let Some(limits) = tt.get("Resources").and_then(|r| r.get("Limits")) {
+            let mut res = serde_json::Map::new();
+            if let Some(m) = limits.get("MemoryBytes") {
+                res.insert("Memory".into(), m.clone());
+            }
+            if let Some(m) = limits.get("NanoCPUs") {
+                res.insert("NanoCpus".into(), m.clone());
+            }
+            if let Some(m) = limits.get("Pids") {
+                res.insert("PidsLimit".into(), m.clone());
+            }
+            self.resources(&Value::Object(res), what, false);
+        }
+    }
+}
+
+type ContainerFactsRef = super::ContainerFacts;
+
+impl Policy {
+    fn evaluate(&self, req: &RequestView, facts: &Facts) -> (Vec<Violation>, Vec<Lookup>) {
+        let mut cx = Ctx {
+            p: self,
+            facts,
+            out: Vec::new(),
+            need: Vec::new(),
+        };
+        let op = req.op.kind;
+        if op == OpKind::Unknown {
+            cx.deny(
+                r::UNKNOWN_ENDPOINT,
+                format!("{} {} is not a Docker API endpoint Portcullis knows", req.method, req.op.target.as_deref().unwrap_or("this path")),
+            );
+            return (cx.out, cx.need);
+        }
+        let name = op.name();
+        let group_denied = self.deny_groups.contains(&op.group()) && !self.allow_ops.contains(name);
+        if group_denied || self.deny_ops.contains(name) {
+            cx.deny(
+                r::ENDPOINT_DENIED,
+                format!("{name} ({} endpoints) is not allowed", op.group().as_str()),
+            );
+            return (cx.out, cx.need);
+        }
+        if touches_container(op) {
+            if let Some(t) = &req.op.target {
+                cx.protected_target(t, name);
+            }
+        }
+        let body = req.body;
+        let q = req.query;
+        match op {
+            OpKind::ContainerCreate => match body {
+                Some(b) => cx.container_create(b),
+                None => cx.deny(r::BODY_UNREADABLE, "container create needs a JSON body"),
+            },
+            OpKind::ContainerUpdate => {
+                if let Some(b) = body {
+                    cx.resources(b, "the update", false);
+                }
+            }
+            OpKind::ExecCreate => {
+                if let Some(b) = body {
+                    if super::eval::b(b, "Privileged") && !self.containers.allow_exec_privileged {
+                        cx.deny(r::EXEC_PRIVILEGED, "docker exec --privileged gives the process every capability");
+                    }
+                    cx.workdir(s(b, "WorkingDir"), "the exec");
+                }
+            }
+            OpKind::Commit => {
+                if let Some(c) = q.get("container") {
+                    cx.protected_target(c, "Commit");
+                }
+                if let Some(b) = body {
+                    cx.workdir(s(b, "WorkingDir"), "the commit");
+                }
+                for change in q.all("changes") {
+                    for line in change.lines() {
+                        let mut w = line.split_whitespace();
+                        if w.next().is_some_and(|k| k.eq_ignore_ascii_case("workdir")) {
+                            cx.workdir(w.next().unwrap_or(""), "the commit");
+                        }
+                    }
+                }
+            }
+            OpKind::ServiceCreate | OpKind::ServiceUpdate => match body {
+                Some(b) => cx.service(b),
+                None => cx.deny(r::BODY_UNREADABLE, "service create/update needs a JSON body"),
+            },
+            OpKind::VolumeCreate => {
+                if let Some(b) = body {
+                    let opts: Vec<String> = b
+                        .get("DriverOpts")
+                        .and_then(Value::as_object)
+                        .map(|o| o.iter().map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or(""))).collect())
+                        .unwrap_or_default();
+                    cx.check_volume_driver(s(b, "Driver"), &opts, "the volume");
+                }
+            }
+            OpKind::NetworkCreate => {
+                if let Some(b) = body {
+                    let driver = match s(b, "Driver") {
+                        "" => "bridge",
+                        d => d,
+                    };
+                    if !self.networks.drivers_allowed.iter().any(|d| d == driver) {
+                        cx.deny(r::NETWORK_DRIVER, format!("network driver {driver:?} is not allowed"));
+                    }
+                    if non_empty(b, "Options") && !self.networks.allow_driver_options {
+                        cx.deny(r::NETWORK_DRIVER, "network driver options are not allowed");
+                    }
+                    if super::eval::b(b, "Ingress") && !self.networks.allow_ingress {
+                        cx.deny(r::NETWORK_DRIVER, "ingress networks are not allowed");
+                    }
+                    if non_empty(b, "ConfigFrom") && !self.networks.allow_driver_options {
+                        cx.deny(r::NETWORK_DRIVER, "networks configured from another network (ConfigFrom) are not allowed");
+                    }
+                }
+            }
+            OpKind::NetworkConnect => {
+                if req.op.target.as_deref() == Some("host") && !self.containers.allow_host_namespaces {
+                    cx.deny(r::NETWORK_HOST, "connecting to the network \"host\" is not allowed");
+                }
+                if let Some(c) = body.map(|b| s(b, "Container")).filter(|c| !c.is_empty()) {
+                    cx.protected_target(c, "NetworkConnect");
+                }
+            }
+            OpKind::NetworkDisconnect => {
+                if let Some(c) = body.map(|b| s(b, "Container")).filter(|c| !c.is_empty()) {
+                    cx.protected_target(c, "NetworkDisconnect");
+                }
+            }
+            OpKind::Build => {
+                let nm = q.get("networkmode").unwrap_or("");
+                if (nm == "host" || nm.starts_with("container:")) && !self.build.allow_host_network {
+                    cx.deny(r::BUILD, format!("build with --network={nm} is not allowed"));
+                }
+                let remote = q.get("remote").unwrap_or("");
+                if !remote.is_empty() && !self.build.allow_remote {
+                    cx.deny(r::BUILD, format!("the daemon would fetch the build context {remote:?}"));
+                }
+                if !q.get("cgroupparent").unwrap_or("").is_empty() && !self.containers.allow_cgroup_parent {
+                    cx.deny(r::CGROUP_PARENT, "build with --cgroup-parent is not allowed");
+                }
+            }
+            OpKind::ImageCreate => {
+                let src = q.get("fromSrc").unwrap_or("");
+                if !src.is_empty() && src != "-" && !self.images.allow_import_from_url {
+                    cx.deny(r::IMPORT_URL, format!("the daemon would fetch {src:?}"));
+                }
+                for change in q.all("changes") {
+                    let mut w = change.split_whitespace();
+                    if w.next().is_some_and(|k| k.eq_ignore_ascii_case("workdir")) {
+                        cx.workdir(w.next().unwrap_or(""), "the import");
+                    }
+                }
+            }
+            _ => {}
+        }
+        (cx.out, cx.need)
+    }
+
+    /// What the policy needs to know from the daemon, given what it knows so far.
+    pub fn lookups(&self, req: &RequestView, facts: &Facts) -> Vec<Lookup> {
+        self.evaluate(req, facts).1
+    }
+
+    /// The decision, with every violated rule.
+    pub fn decide(&self, req: &RequestView, facts: &Facts) -> Decision {
+        let (violations, _) = self.evaluate(req, facts);
+        if violations.is_empty() || self.mode == Mode::Audit {
+            Decision::Allow(violations)
+        } else {
+            Decision::Deny(violations)
+        }
+    }
+}

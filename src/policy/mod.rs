@@ -1,0 +1,282 @@
+//! The policy: which Docker operations a client may perform, decided from the typed
+//! operation, the Go-exact body view and facts about existing objects. No I/O here:
+//! the proxy asks [`Policy::lookups`] what to fetch, then calls [`Policy::decide`].
+
+mod eval;
+pub mod model;
+pub mod rules;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use http::{HeaderMap, Method};
+use serde_json::Value;
+
+use crate::docker::path::ApiVersion;
+use crate::docker::query::Query;
+use crate::docker::route::Operation;
+use crate::tls::Identity;
+pub use model::{Mode, Policy, PolicyError};
+
+/// The built-in default policy (the shipped `policies/default.toml`).
+pub const BUILTIN_DEFAULT: &str = include_str!("../../policies/default.toml");
+
+/// What the policy sees of a request.
+pub struct RequestView<'a> {
+    pub identity: &'a Identity,
+    pub method: &'a Method,
+    pub version: Option<ApiVersion>,
+    pub op: &'a Operation,
+    pub query: &'a Query,
+    /// The checked, canonical JSON body (the exact value forwarded).
+    pub body: Option<&'a Value>,
+    pub headers: &'a HeaderMap,
+}
+
+/// A broken rule: its stable id and what is wrong and how to comply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Violation {
+    pub rule: &'static str,
+    pub message: String,
+}
+
+/// The outcome. `Allow` may carry violations in audit mode (allowed but recorded).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    Allow(Vec<Violation>),
+    Deny(Vec<Violation>),
+}
+
+/// Something the policy needs to know from the daemon.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Lookup {
+    Container(String),
+    Volume(String),
+}
+
+/// An existing container, as far as the policy cares.
+#[derive(Debug, Clone, Default)]
+pub struct ContainerFacts {
+    pub id: String,
+    /// Name without the leading `/`.
+    pub name: String,
+    pub labels: HashMap<String, String>,
+    pub privileged: bool,
+    pub network_mode: String,
+    pub pid_mode: String,
+    pub ipc_mode: String,
+    /// `(type, source or volume name)` of each mount.
+    pub mounts: Vec<(String, String)>,
+}
+
+impl ContainerFacts {
+    pub fn from_inspect(v: &Value) -> Self {
+        let s = |v: &Value| v.as_str().unwrap_or("").to_string();
+        let hc = &v["HostConfig"];
+        ContainerFacts {
+            id: s(&v["Id"]),
+            name: s(&v["Name"]).trim_start_matches('/').to_string(),
+            labels: v["Config"]["Labels"]
+                .as_object()
+                .map(|m| {
+                    m.iter()
+                        .map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").to_string()))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            privileged: hc["Privileged"].as_bool().unwrap_or(false),
+            network_mode: s(&hc["NetworkMode"]),
+            pid_mode: s(&hc["PidMode"]),
+            ipc_mode: s(&hc["IpcMode"]),
+            mounts: v["Mounts"]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .map(|m| {
+                            let ty = s(&m["Type"]);
+                            let src = if ty == "volume" {
+                                s(&m["Name"])
+                            } else {
+                                s(&m["Source"])
+                            };
+                            (ty, src)
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
+        }
+    }
+}
+
+/// An existing volume.
+#[derive(Debug, Clone, Default)]
+pub struct VolumeFacts {
+    pub driver: String,
+    pub options: HashMap<String, String>,
+}
+
+impl VolumeFacts {
+    pub fn from_inspect(v: &Value) -> Self {
+        VolumeFacts {
+            driver: v["Driver"].as_str().unwrap_or("").to_string(),
+            options: v["Options"]
+                .as_object()
+                .map(|m| {
+                    m.iter()
+                        .map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").to_string()))
+                        .collect()
+                })
+                .unwrap_or_default(),
+        }
+    }
+}
+
+/// Answers to lookups; `None` means the object does not exist.
+#[derive(Debug, Clone, Default)]
+pub struct Facts {
+    pub containers: HashMap<String, Option<ContainerFacts>>,
+    pub volumes: HashMap<String, Option<VolumeFacts>>,
+}
+
+impl Facts {
+    pub fn has(&self, l: &Lookup) -> bool {
+        match l {
+            Lookup::Container(n) => self.containers.contains_key(n),
+            Lookup::Volume(n) => self.volumes.contains_key(n),
+        }
+    }
+}
+
+/// The denial message: every violation, each with its rule id first.
+pub fn denial_message(policy: &str, violations: &[Violation]) -> String {
+    violations
+        .iter()
+        .map(|v| format!("{}: {} (policy {policy:?})", v.rule, v.message))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// Every loaded policy and the identity mapping.
+#[derive(Debug, Clone)]
+pub struct PolicySet {
+    pub policies: Vec<Policy>,
+    default_index: usize,
+}
+
+impl PolicySet {
+    /// Build a set; exactly one default is required when there are several policies.
+    pub fn new(policies: Vec<Policy>) -> Result<Self, Vec<PolicyError>> {
+        if policies.is_empty() {
+            return Err(vec![PolicyError {
+                file: "-".into(),
+                message: "no policy loaded".into(),
+            }]);
+        }
+        let defaults: Vec<usize> = (0..policies.len()).filter(|&i| policies[i].default).collect();
+        let default_index = match (policies.len(), defaults.as_slice()) {
+            (1, _) => 0,
+            (_, [one]) => *one,
+            (_, []) => {
+                return Err(vec![PolicyError {
+                    file: "-".into(),
+                    message: "several policies loaded but none has `default = true`".into(),
+                }])
+            }
+            (_, many) => {
+                return Err(many
+                    .iter()
+                    .map(|&i| PolicyError {
+                        file: policies[i].source.display().to_string(),
+                        message: "more than one policy has `default = true`".into(),
+                    })
+                    .collect())
+            }
+        };
+        let mut names = std::collections::HashSet::new();
+        let mut errors = Vec::new();
+        for p in &policies {
+            if !names.insert(p.name.clone()) {
+                errors.push(PolicyError {
+                    file: p.source.display().to_string(),
+                    message: format!("policy name {:?} is used twice", p.name),
+                });
+            }
+        }
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        Ok(PolicySet {
+            policies,
+            default_index,
+        })
+    }
+
+    /// The built-in default policy.
+    pub fn builtin() -> Self {
+        let p = Policy::from_toml(BUILTIN_DEFAULT, Path::new("<built-in default.toml>"))
+            .expect("the built-in default policy is valid");
+        PolicySet::new(vec![p]).expect("one policy is a valid set")
+    }
+
+    /// Load from files and directories (`*.toml` in a directory, in name order).
+    pub fn load(paths: &[PathBuf]) -> Result<Self, Vec<PolicyError>> {
+        let mut files = Vec::new();
+        let mut errors = Vec::new();
+        for p in paths {
+            if p.is_dir() {
+                match std::fs::read_dir(p) {
+                    Ok(rd) => {
+                        let mut found: Vec<PathBuf> = rd
+                            .filter_map(|e| e.ok().map(|e| e.path()))
+                            .filter(|f| f.extension().is_some_and(|x| x == "toml"))
+                            .collect();
+                        found.sort();
+                        files.extend(found);
+                    }
+                    Err(e) => errors.push(PolicyError {
+                        file: p.display().to_string(),
+                        message: e.to_string(),
+                    }),
+                }
+            } else {
+                files.push(p.clone());
+            }
+        }
+        let mut policies = Vec::new();
+        for f in files {
+            match std::fs::read_to_string(&f) {
+                Ok(text) => match Policy::from_toml(&text, &f) {
+                    Ok(p) => policies.push(p),
+                    Err(e) => errors.extend(e),
+                },
+                Err(e) => errors.push(PolicyError {
+                    file: f.display().to_string(),
+                    message: e.to_string(),
+                }),
+            }
+        }
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        PolicySet::new(policies)
+    }
+
+    /// The policy that applies to a client: the first whose `identities` match, else
+    /// the default.
+    pub fn for_identity(&self, id: &Identity) -> &Policy {
+        self.policies
+            .iter()
+            .find(|p| identity_matches(&p.identities, id))
+            .unwrap_or(&self.policies[self.default_index])
+    }
+}
+
+fn identity_matches(m: &model::IdentityMatch, id: &Identity) -> bool {
+    let any = |list: &[String], vals: &[String]| list.iter().any(|l| vals.contains(l));
+    id.common_name
+        .as_ref()
+        .is_some_and(|cn| m.common_names.contains(cn))
+        || any(&m.organizations, &id.organizations)
+        || any(&m.org_units, &id.org_units)
+        || any(&m.sans, &id.sans)
+}

@@ -1,0 +1,426 @@
+//! Policy files: TOML, strict (unknown keys are errors), validated up front with every
+//! problem reported, regexes compiled and anchored at load.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use regex::Regex;
+use serde::Deserialize;
+
+use crate::docker::route::{Group, OpKind};
+
+/// `enforce` denies; `audit` allows and records what would have been denied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    #[default]
+    Enforce,
+    Audit,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct IdentityMatch {
+    pub common_names: Vec<String>,
+    pub organizations: Vec<String>,
+    pub org_units: Vec<String>,
+    pub sans: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Endpoints {
+    pub deny_groups: Vec<String>,
+    pub deny_operations: Vec<String>,
+    pub allow_operations: Vec<String>,
+}
+
+impl Default for Endpoints {
+    fn default() -> Self {
+        Endpoints {
+            deny_groups: ["plugin", "swarm", "node", "checkpoint", "session"]
+                .map(String::from)
+                .to_vec(),
+            deny_operations: vec![],
+            allow_operations: ["NodeList", "NodeInspect"].map(String::from).to_vec(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Containers {
+    pub allow_privileged: bool,
+    pub cap_add_allowed: Vec<String>,
+    pub allow_cap_drop: bool,
+    pub allow_host_binds: bool,
+    pub host_path_allowlist: Vec<String>,
+    pub allow_bind_propagation: bool,
+    pub volume_drivers_allowed: Vec<String>,
+    pub allow_volume_driver_options: bool,
+    pub volumes_from_allowed: Vec<String>,
+    pub allow_devices: bool,
+    pub allow_host_namespaces: bool,
+    pub allow_unconfined_security: bool,
+    pub allow_custom_seccomp: bool,
+    pub allow_masked_paths_override: bool,
+    pub sysctls_allowed: Vec<String>,
+    pub runtimes_allowed: Vec<String>,
+    pub allow_cgroup_parent: bool,
+    pub log_drivers_allowed: Vec<String>,
+    pub image_allowlist: Vec<String>,
+    pub allow_exec_privileged: bool,
+    pub allow_proc_workdir: bool,
+    pub max_memory_bytes: i64,
+    pub max_nano_cpus: i64,
+    pub max_pids: i64,
+}
+
+impl Default for Containers {
+    fn default() -> Self {
+        Containers {
+            allow_privileged: false,
+            cap_add_allowed: vec![],
+            allow_cap_drop: false,
+            allow_host_binds: false,
+            host_path_allowlist: vec![],
+            allow_bind_propagation: false,
+            volume_drivers_allowed: vec!["local".into()],
+            allow_volume_driver_options: false,
+            volumes_from_allowed: vec![],
+            allow_devices: false,
+            allow_host_namespaces: false,
+            allow_unconfined_security: false,
+            allow_custom_seccomp: false,
+            allow_masked_paths_override: false,
+            sysctls_allowed: vec![],
+            runtimes_allowed: vec!["runc".into()],
+            allow_cgroup_parent: false,
+            log_drivers_allowed: ["json-file", "local", "none"].map(String::from).to_vec(),
+            image_allowlist: vec![],
+            allow_exec_privileged: false,
+            allow_proc_workdir: false,
+            max_memory_bytes: 0,
+            max_nano_cpus: 0,
+            max_pids: 0,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Protected {
+    pub name_patterns: Vec<String>,
+    pub labels: Vec<String>,
+}
+
+impl Default for Protected {
+    fn default() -> Self {
+        Protected {
+            name_patterns: vec!["swarm-(manager|agent|data)".into()],
+            labels: vec!["io.portcullis.protected".into()],
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Networks {
+    pub drivers_allowed: Vec<String>,
+    pub allow_driver_options: bool,
+    pub allow_ingress: bool,
+}
+
+impl Default for Networks {
+    fn default() -> Self {
+        Networks {
+            drivers_allowed: ["bridge", "overlay"].map(String::from).to_vec(),
+            allow_driver_options: false,
+            allow_ingress: false,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct Build {
+    pub allow_host_network: bool,
+    pub allow_remote: bool,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct Images {
+    pub allow_import_from_url: bool,
+}
+
+/// A policy file as written.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyFile {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub mode: Mode,
+    /// The policy for clients no other policy's `identities` match.
+    #[serde(default)]
+    pub default: bool,
+    #[serde(default)]
+    pub identities: IdentityMatch,
+    #[serde(default)]
+    pub endpoints: Endpoints,
+    #[serde(default)]
+    pub containers: Containers,
+    #[serde(default)]
+    pub protected: Protected,
+    #[serde(default)]
+    pub networks: Networks,
+    #[serde(default)]
+    pub build: Build,
+    #[serde(default)]
+    pub images: Images,
+}
+
+/// A validated, ready-to-evaluate policy.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    pub name: String,
+    pub mode: Mode,
+    pub default: bool,
+    pub source: PathBuf,
+    pub identities: IdentityMatch,
+    pub deny_groups: BTreeSet<Group>,
+    pub deny_ops: BTreeSet<&'static str>,
+    pub allow_ops: BTreeSet<&'static str>,
+    pub containers: Containers,
+    /// Normalised (`CAP_…`, upper case) capability allowlist.
+    pub cap_add_allowed: BTreeSet<String>,
+    pub image_allowlist: Vec<Regex>,
+    pub protected_names: Vec<Regex>,
+    pub protected_labels: Vec<String>,
+    pub networks: Networks,
+    pub build: Build,
+    pub images: Images,
+}
+
+/// One problem found in a policy file.
+#[derive(Debug, Clone)]
+pub struct PolicyError {
+    pub file: String,
+    pub message: String,
+}
+
+impl fmt::Display for PolicyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.file, self.message)
+    }
+}
+
+/// Normalise a capability name as dockerd does (case-insensitive, `CAP_` optional).
+pub fn normalise_cap(name: &str) -> String {
+    let up = name.to_ascii_uppercase();
+    if up == "ALL" || up.starts_with("CAP_") {
+        up
+    } else {
+        format!("CAP_{up}")
+    }
+}
+
+fn anchored(re: &str) -> Result<Regex, regex::Error> {
+    Regex::new(&format!("^(?:{re})$"))
+}
+
+impl Policy {
+    /// Parse and validate one policy document; every problem is returned.
+    pub fn from_toml(text: &str, source: &Path) -> Result<Policy, Vec<PolicyError>> {
+        let file = source.display().to_string();
+        let err = |message: String| PolicyError {
+            file: file.clone(),
+            message,
+        };
+        let raw: PolicyFile = toml::from_str(text).map_err(|e| vec![err(e.to_string())])?;
+        let mut errors = Vec::new();
+        if raw.name.trim().is_empty() {
+            errors.push(err("name: must not be empty".into()));
+        }
+        let mut deny_groups = BTreeSet::new();
+        for g in &raw.endpoints.deny_groups {
+            match Group::parse(g) {
+                Some(g) => {
+                    deny_groups.insert(g);
+                }
+                None => errors.push(err(format!(
+                    "endpoints.deny_groups: unknown group {g:?} (known: {})",
+                    Group::ALL.map(|g| g.as_str()).join(", ")
+                ))),
+            }
+        }
+        let mut ops = |list: &[String], key: &str| {
+            let mut out = BTreeSet::new();
+            for o in list {
+                match OpKind::parse(o) {
+                    Some(k) => {
+                        out.insert(k.name());
+                    }
+                    None => errors.push(err(format!("{key}: unknown operation {o:?}"))),
+                }
+            }
+            out
+        };
+        let deny_ops = ops(&raw.endpoints.deny_operations, "endpoints.deny_operations");
+        let allow_ops = ops(&raw.endpoints.allow_operations, "endpoints.allow_operations");
+        let mut regexes = |list: &[String], key: &str| {
+            let mut out = Vec::new();
+            for (i, r) in list.iter().enumerate() {
+                match anchored(r) {
+                    Ok(re) => out.push(re),
+                    Err(e) => errors.push(err(format!("{key}[{i}]: invalid regex: {e}"))),
+                }
+            }
+            out
+        };
+        let image_allowlist = regexes(&raw.containers.image_allowlist, "containers.image_allowlist");
+        let protected_names = regexes(&raw.protected.name_patterns, "protected.name_patterns");
+        for (i, p) in raw.containers.host_path_allowlist.iter().enumerate() {
+            if !p.starts_with('/') {
+                errors.push(err(format!(
+                    "containers.host_path_allowlist[{i}]: {p:?} must be an absolute path"
+                )));
+            } else if clean_path(p) != *p && clean_path(p) != p.trim_end_matches('/') {
+                errors.push(err(format!(
+                    "containers.host_path_allowlist[{i}]: {p:?} is not a clean path (write {:?})",
+                    clean_path(p)
+                )));
+            }
+        }
+        let mut cap_add_allowed = BTreeSet::new();
+        for c in &raw.containers.cap_add_allowed {
+            if c.is_empty() || !c.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+                errors.push(err(format!("containers.cap_add_allowed: invalid capability {c:?}")));
+            }
+            cap_add_allowed.insert(normalise_cap(c));
+        }
+        for (key, v) in [
+            ("containers.max_memory_bytes", raw.containers.max_memory_bytes),
+            ("containers.max_nano_cpus", raw.containers.max_nano_cpus),
+            ("containers.max_pids", raw.containers.max_pids),
+        ] {
+            if v < 0 {
+                errors.push(err(format!("{key}: must be 0 (no ceiling) or positive")));
+            }
+        }
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        Ok(Policy {
+            name: raw.name,
+            mode: raw.mode,
+            default: raw.default,
+            source: source.to_path_buf(),
+            identities: raw.identities,
+            deny_groups,
+            deny_ops,
+            allow_ops,
+            cap_add_allowed,
+            image_allowlist,
+            protected_names,
+            protected_labels: raw.protected.labels,
+            containers: raw.containers,
+            networks: raw.networks,
+            build: raw.build,
+            images: raw.images,
+        })
+    }
+
+    pub fn mode_name(&self) -> &'static str {
+        match self.mode {
+            Mode::Enforce => "enforce",
+            Mode::Audit => "audit",
+        }
+    }
+}
+
+/// Lexical clean of an absolute path, as Go's `path.Clean` (no symlink resolution).
+pub fn clean_path(p: &str) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    for seg in p.split('/') {
+        match seg {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            s => parts.push(s),
+        }
+    }
+    format!("/{}", parts.join("/"))
+}
+
+/// Whether `path` (clean) is `prefix` or below it, by whole components.
+pub fn under(path: &str, prefix: &str) -> bool {
+    let prefix = prefix.trim_end_matches('/');
+    if prefix.is_empty() {
+        return true;
+    }
+    path == prefix || path.strip_prefix(prefix).is_some_and(|r| r.starts_with('/'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clean_and_under() {
+        assert_eq!(clean_path("/run/x/../x/docker.sock"), "/run/x/docker.sock");
+        assert_eq!(clean_path("/run//x/./docker.sock"), "/run/x/docker.sock");
+        assert_eq!(clean_path("/../../etc"), "/etc");
+        assert_eq!(clean_path("/"), "/");
+        assert!(under("/srv/data/x", "/srv/data"));
+        assert!(under("/srv/data", "/srv/data/"));
+        assert!(!under("/srv/database", "/srv/data"));
+        assert!(!under("/srv", "/srv/data"));
+    }
+
+    #[test]
+    fn caps_normalise_like_dockerd() {
+        assert_eq!(normalise_cap("sys_admin"), "CAP_SYS_ADMIN");
+        assert_eq!(normalise_cap("cap_sys_ptrace"), "CAP_SYS_PTRACE");
+        assert_eq!(normalise_cap("all"), "ALL");
+    }
+
+    #[test]
+    fn every_error_is_reported() {
+        let text = r#"
+            name = "x"
+            [endpoints]
+            deny_groups = ["plugins", "swarm"]
+            deny_operations = ["ContainerCreat"]
+            [containers]
+            image_allowlist = ["(unclosed"]
+            host_path_allowlist = ["relative", "/srv/../etc"]
+            max_pids = -1
+        "#;
+        let errs = Policy::from_toml(text, Path::new("p.toml")).unwrap_err();
+        let all = errs.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n");
+        for needle in [
+            "unknown group \"plugins\"",
+            "unknown operation \"ContainerCreat\"",
+            "invalid regex",
+            "\"relative\" must be an absolute path",
+            "not a clean path",
+            "max_pids",
+        ] {
+            assert!(all.contains(needle), "missing {needle:?} in:\n{all}");
+        }
+        assert!(errs.iter().all(|e| e.file == "p.toml"));
+    }
+
+    #[test]
+    fn unknown_keys_are_refused_with_position() {
+        let errs = Policy::from_toml("name = \"x\"\n[containers]\nallow_privilegd = true\n", Path::new("p.toml"))
+            .unwrap_err();
+        let msg = errs[0].to_string();
+        assert!(msg.contains("allow_privilegd") && msg.contains("line 3"), "{msg}");
+    }
+}

@@ -1,0 +1,148 @@
+//! Response bodies that count the bytes they stream and log the request when done.
+
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use bytes::Bytes;
+use http::{Method, Uri};
+use hyper::body::{Body, Frame, SizeHint};
+
+use super::{BoxError, ConnInfo, ProxyBody};
+use crate::policy::Decision;
+
+/// What is logged for one request (never its body).
+#[derive(Debug, Clone)]
+pub struct RequestLog {
+    pub identity: String,
+    pub remote: String,
+    pub method: String,
+    pub path: String,
+    pub op: &'static str,
+    pub policy: String,
+    pub decision: &'static str,
+    pub rules: Vec<&'static str>,
+    pub status: u16,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    pub error: Option<String>,
+    pub start: Instant,
+    done: bool,
+}
+
+impl RequestLog {
+    pub fn new(conn: &ConnInfo, method: &Method, uri: &Uri) -> Self {
+        RequestLog {
+            identity: conn.identity.name().to_string(),
+            remote: conn.remote.clone(),
+            method: method.to_string(),
+            path: uri.path().to_string(),
+            op: "-",
+            policy: String::new(),
+            decision: "-",
+            rules: Vec::new(),
+            status: 0,
+            bytes_in: 0,
+            bytes_out: 0,
+            error: None,
+            start: Instant::now(),
+            done: false,
+        }
+    }
+
+    pub fn record_decision(&mut self, d: &Decision, mode: &'static str) {
+        let (decision, violations) = match d {
+            Decision::Allow(v) if v.is_empty() => ("allow", v),
+            Decision::Allow(v) => (if mode == "audit" { "audit-deny" } else { "allow" }, v),
+            Decision::Deny(v) => ("deny", v),
+        };
+        self.decision = decision;
+        self.rules = violations.iter().map(|v| v.rule).collect();
+    }
+
+    /// Move the record out (the original will not log again).
+    pub fn take(&mut self) -> RequestLog {
+        let out = self.clone();
+        self.done = true;
+        out
+    }
+
+    /// Emit the one line for this request.
+    pub fn emit(&mut self) {
+        if self.done {
+            return;
+        }
+        self.done = true;
+        let ms = self.start.elapsed().as_secs_f64() * 1000.0;
+        let rules = self.rules.join(",");
+        if let Some(err) = &self.error {
+            tracing::info!(
+                identity = %self.identity, remote = %self.remote, method = %self.method,
+                path = %self.path, op = self.op, policy = %self.policy, decision = self.decision,
+                rules = %rules, status = self.status, bytes_in = self.bytes_in,
+                bytes_out = self.bytes_out, duration_ms = format_args!("{ms:.2}"),
+                error = %err, "request"
+            );
+        } else {
+            tracing::info!(
+                identity = %self.identity, remote = %self.remote, method = %self.method,
+                path = %self.path, op = self.op, policy = %self.policy, decision = self.decision,
+                rules = %rules, status = self.status, bytes_in = self.bytes_in,
+                bytes_out = self.bytes_out, duration_ms = format_args!("{ms:.2}"), "request"
+            );
+        }
+    }
+}
+
+/// A streamed response body that logs its request when it ends or is dropped.
+pub struct LoggedBody {
+    inner: ProxyBody,
+    log: RequestLog,
+}
+
+impl LoggedBody {
+    pub fn new(inner: ProxyBody, log: RequestLog) -> Self {
+        LoggedBody { inner, log }
+    }
+}
+
+impl Drop for LoggedBody {
+    fn drop(&mut self) {
+        self.log.emit();
+    }
+}
+
+impl Body for LoggedBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = &mut *self;
+        let r = Pin::new(&mut this.inner).poll_frame(cx);
+        match &r {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let Some(d) = frame.data_ref() {
+                    this.log.bytes_out += d.len() as u64;
+                }
+            }
+            Poll::Ready(Some(Err(e))) => {
+                this.log.error = Some(format!("upstream body: {e}"));
+                this.log.emit();
+            }
+            Poll::Ready(None) => this.log.emit(),
+            Poll::Pending => {}
+        }
+        r
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}

@@ -1,0 +1,89 @@
+//! Facts the policy needs from the daemon: existing volumes (a named volume may be a
+//! host bind in disguise) and containers (targets of `VolumesFrom`, `container:<id>`
+//! namespaces, protected-container checks), resolved the way dockerd resolves names
+//! and id prefixes, by asking it.
+
+use std::sync::Arc;
+
+use http::{Request, StatusCode, Uri};
+use http_body_util::{BodyExt, Limited};
+
+use super::{empty_body, ProxyState, UPSTREAM_AUTHORITY};
+use crate::error::ProxyError;
+use crate::policy::{ContainerFacts, Facts, Lookup, VolumeFacts};
+
+const MAX_ROUNDS: usize = 3;
+
+/// Fetch every fact the policy asks for (a few rounds: a container's volumes may in
+/// turn need inspecting).
+pub async fn gather(
+    state: &Arc<ProxyState>,
+    mut ask: impl FnMut(&Facts) -> Vec<Lookup>,
+) -> Result<Facts, ProxyError> {
+    let mut facts = Facts::default();
+    for _ in 0..MAX_ROUNDS {
+        let wanted: Vec<Lookup> = ask(&facts)
+            .into_iter()
+            .filter(|l| !facts.has(l))
+            .collect();
+        if wanted.is_empty() {
+            break;
+        }
+        for l in wanted {
+            match l {
+                Lookup::Container(name) => {
+                    let v = inspect(state, &format!("/containers/{}/json", enc(&name))).await?;
+                    facts
+                        .containers
+                        .insert(name, v.as_ref().map(ContainerFacts::from_inspect));
+                }
+                Lookup::Volume(name) => {
+                    let v = inspect(state, &format!("/volumes/{}", enc(&name))).await?;
+                    facts
+                        .volumes
+                        .insert(name, v.as_ref().map(VolumeFacts::from_inspect));
+                }
+            }
+        }
+    }
+    Ok(facts)
+}
+
+fn enc(name: &str) -> String {
+    percent_encoding::utf8_percent_encode(name, percent_encoding::NON_ALPHANUMERIC).to_string()
+}
+
+async fn inspect(state: &Arc<ProxyState>, path: &str) -> Result<Option<serde_json::Value>, ProxyError> {
+    let uri = Uri::builder()
+        .scheme("http")
+        .authority(UPSTREAM_AUTHORITY)
+        .path_and_query(path)
+        .build()
+        .map_err(|e| ProxyError::BadRequest(e.to_string()))?;
+    let req = Request::get(uri)
+        .header(http::header::HOST, UPSTREAM_AUTHORITY)
+        .body(empty_body())
+        .map_err(|e| ProxyError::BadRequest(e.to_string()))?;
+    let resp = state
+        .client
+        .request(req)
+        .await
+        .map_err(|e| ProxyError::UpstreamUnreachable(format!("cannot reach the Docker daemon: {e}")))?;
+    let status = resp.status();
+    let body = Limited::new(resp.into_body(), 8 << 20)
+        .collect()
+        .await
+        .map_err(|e| ProxyError::UpstreamUnreachable(format!("reading {path}: {e}")))?
+        .to_bytes();
+    if status == StatusCode::NOT_FOUND {
+        return Ok(None);
+    }
+    if !status.is_success() {
+        return Err(ProxyError::UpstreamUnreachable(format!(
+            "looking up {path} for the policy failed with {status}"
+        )));
+    }
+    serde_json::from_slice(&body)
+        .map(Some)
+        .map_err(|e| ProxyError::UpstreamUnreachable(format!("daemon answer to {path}: {e}")))
+}

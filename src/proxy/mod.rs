@@ -1,0 +1,487 @@
+//! The per-request service: check framing, canonicalise, classify, read what the policy
+//! must see, decide, and forward a request Portcullis built itself. Bodies that are not
+//! inspected stream in both directions; hijacked attach/exec sessions are spliced with
+//! half-close kept.
+
+pub mod body;
+pub mod facts;
+pub mod splice;
+pub mod upstream;
+
+use std::convert::Infallible;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::{Method, Request, Response, StatusCode, Uri, Version};
+use http_body_util::combinators::UnsyncBoxBody;
+use http_body_util::{BodyExt, Empty, Full, Limited};
+use hyper::body::{Body, Incoming};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use serde_json::Value;
+
+use crate::docker::path::{canonicalise, ApiVersion};
+use crate::docker::query::Query;
+use crate::docker::route::{classify, BodyKind, OpKind};
+use crate::docker::json;
+use crate::error::ProxyError;
+use crate::policy::{Decision, PolicySet, RequestView};
+use crate::tls::Identity;
+use body::{LoggedBody, RequestLog};
+use upstream::Connector;
+
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+/// The body type of every request and response Portcullis sends.
+pub type ProxyBody = UnsyncBoxBody<Bytes, BoxError>;
+
+pub fn empty_body() -> ProxyBody {
+    Empty::new().map_err(|never| match never {}).boxed_unsync()
+}
+
+pub fn full_body(b: impl Into<Bytes>) -> ProxyBody {
+    Full::new(b.into())
+        .map_err(|never| match never {})
+        .boxed_unsync()
+}
+
+/// Limits that apply to every request.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Largest JSON body read for inspection; above it the request is refused (413).
+    pub max_body: usize,
+    /// Lowest API version accepted in a `/vX.Y` prefix.
+    pub min_api: ApiVersion,
+    /// Time allowed for the daemon to answer with response headers (`None`: no limit,
+    /// since `wait`, builds and pulls may legitimately take long).
+    pub response_timeout: Option<Duration>,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_body: 4 << 20,
+            min_api: ApiVersion::new(1, 24),
+            response_timeout: None,
+        }
+    }
+}
+
+/// State shared by every connection.
+pub struct ProxyState {
+    pub client: Client<Connector, ProxyBody>,
+    pub connector: Connector,
+    pub policies: RwLock<Arc<PolicySet>>,
+    pub limits: Limits,
+    pub sessions: Arc<splice::Tracker>,
+}
+
+impl ProxyState {
+    pub fn new(connector: Connector, policies: PolicySet, limits: Limits) -> Self {
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(60))
+            .pool_max_idle_per_host(64)
+            .build(connector.clone());
+        ProxyState {
+            client,
+            connector,
+            policies: RwLock::new(Arc::new(policies)),
+            limits,
+            sessions: Arc::default(),
+        }
+    }
+
+    pub fn policies(&self) -> Arc<PolicySet> {
+        self.policies
+            .read()
+            .map(|p| p.clone())
+            .unwrap_or_else(|poisoned| poisoned.into_inner().clone())
+    }
+
+    pub fn set_policies(&self, p: PolicySet) {
+        match self.policies.write() {
+            Ok(mut g) => *g = Arc::new(p),
+            Err(poisoned) => *poisoned.into_inner() = Arc::new(p),
+        }
+    }
+}
+
+/// Who is on the other end of a client connection.
+#[derive(Debug, Clone)]
+pub struct ConnInfo {
+    pub identity: Arc<Identity>,
+    pub remote: String,
+}
+
+/// The URI authority used for upstream requests; the connector ignores it.
+const UPSTREAM_AUTHORITY: &str = "docker";
+
+/// Serve one request. Never fails: errors become Docker-shaped responses.
+pub async fn handle(
+    state: Arc<ProxyState>,
+    conn: Arc<ConnInfo>,
+    req: Request<Incoming>,
+) -> Result<Response<ProxyBody>, Infallible> {
+    let mut log = RequestLog::new(&conn, req.method(), req.uri());
+    let resp = match process(&state, &conn, req, &mut log).await {
+        Ok(resp) => resp,
+        Err(e) => {
+            log.error = Some(e.to_string());
+            e.into_response()
+        }
+    };
+    log.status = resp.status().as_u16();
+    if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
+        // The splice task logs the session when it ends.
+        return Ok(resp);
+    }
+    let (parts, body) = resp.into_parts();
+    Ok(Response::from_parts(
+        parts,
+        LoggedBody::new(body, log).boxed_unsync(),
+    ))
+}
+
+/// Refuse framings on which two HTTP parsers could disagree (RFC 9112 §6).
+fn check_framing(req: &Request<Incoming>) -> Result<(), ProxyError> {
+    let h = req.headers();
+    let te: Vec<_> = h.get_all(header::TRANSFER_ENCODING).iter().collect();
+    let cl = h.get_all(header::CONTENT_LENGTH).iter().count();
+    if !te.is_empty() {
+        if req.version() == Version::HTTP_10 {
+            return Err(ProxyError::BadRequest(
+                "Transfer-Encoding is not allowed on HTTP/1.0".into(),
+            ));
+        }
+        if cl > 0 {
+            return Err(ProxyError::BadRequest(
+                "both Transfer-Encoding and Content-Length given".into(),
+            ));
+        }
+        let ok = te.len() == 1
+            && te[0]
+                .to_str()
+                .map(|v| v.trim().eq_ignore_ascii_case("chunked"))
+                .unwrap_or(false);
+        if !ok {
+            return Err(ProxyError::NotImplemented(
+                "only \"Transfer-Encoding: chunked\" is supported".into(),
+            ));
+        }
+    }
+    if cl > 1 {
+        return Err(ProxyError::BadRequest(
+            "repeated Content-Length header".into(),
+        ));
+    }
+    if h.contains_key(header::CONTENT_ENCODING) {
+        return Err(ProxyError::BadRequest(
+            "Content-Encoding is not supported: send the body uncompressed".into(),
+        ));
+    }
+    for ct in h.get_all(header::CONTENT_TYPE) {
+        let media = media_type(ct);
+        if media == "application/x-www-form-urlencoded" || media == "multipart/form-data" {
+            return Err(ProxyError::BadRequest(format!(
+                "{media} bodies are not accepted: pass parameters in the query string"
+            )));
+        }
+    }
+    if req.uri().authority().is_some() || req.uri().scheme().is_some() {
+        return Err(ProxyError::BadRequest(
+            "absolute-form request targets are not accepted".into(),
+        ));
+    }
+    Ok(())
+}
+
+fn media_type(v: &HeaderValue) -> String {
+    v.to_str()
+        .unwrap_or("")
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase()
+}
+
+fn may_have_body(req: &Request<Incoming>) -> bool {
+    !req.body().is_end_stream()
+}
+
+/// Read a body up to the cap.
+async fn read_bounded(body: Incoming, cap: usize) -> Result<Bytes, ProxyError> {
+    match Limited::new(body, cap).collect().await {
+        Ok(c) => Ok(c.to_bytes()),
+        Err(e) => {
+            if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() {
+                Err(ProxyError::PayloadTooLarge(format!(
+                    "request body is larger than the {cap} bytes Portcullis inspects"
+                )))
+            } else {
+                Err(ProxyError::BadRequest(format!(
+                    "could not read the request body: {e}"
+                )))
+            }
+        }
+    }
+}
+
+fn expected_upgrade(op: OpKind) -> &'static str {
+    match op {
+        OpKind::ContainerAttachWebsocket => "websocket",
+        OpKind::Session | OpKind::Grpc => "h2c",
+        _ => "tcp",
+    }
+}
+
+/// Copy end-to-end headers (RFC 9110 §7.6.1 hop-by-hop ones and framing removed).
+fn copy_end_to_end(src: &HeaderMap, dst: &mut HeaderMap, keep_upgrade: bool) {
+    let mut connection_named: Vec<HeaderName> = Vec::new();
+    for v in src.get_all(header::CONNECTION) {
+        if let Ok(s) = v.to_str() {
+            for t in s.split(',') {
+                if let Ok(n) = HeaderName::from_bytes(t.trim().as_bytes()) {
+                    connection_named.push(n);
+                }
+            }
+        }
+    }
+    for (name, value) in src {
+        let hop = matches!(
+            name.as_str(),
+            "connection"
+                | "keep-alive"
+                | "proxy-connection"
+                | "te"
+                | "trailer"
+                | "transfer-encoding"
+                | "upgrade"
+                | "proxy-authenticate"
+                | "proxy-authorization"
+                | "content-length"
+                | "expect"
+        );
+        if hop {
+            continue;
+        }
+        if connection_named.contains(name) && !(keep_upgrade && name == header::UPGRADE) {
+            continue;
+        }
+        dst.append(name.clone(), value.clone());
+    }
+}
+
+async fn process(
+    state: &Arc<ProxyState>,
+    conn: &Arc<ConnInfo>,
+    mut req: Request<Incoming>,
+    log: &mut RequestLog,
+) -> Result<Response<ProxyBody>, ProxyError> {
+    check_framing(&req)?;
+    let canonical = canonicalise(req.uri().path()).map_err(|e| ProxyError::BadRequest(e.to_string()))?;
+    if let Some(v) = canonical.version {
+        if v < state.limits.min_api {
+            return Err(ProxyError::BadRequest(format!(
+                "API version {v} is too old: Portcullis accepts {} and newer",
+                state.limits.min_api
+            )));
+        }
+    }
+    let query = Query::parse(req.uri().query().unwrap_or(""))
+        .map_err(|e| ProxyError::BadRequest(e.to_string()))?;
+    let op = classify(req.method(), &canonical.path);
+    log.op = op.kind.name();
+
+    let wants_upgrade = req.headers().contains_key(header::UPGRADE);
+    if wants_upgrade && op.kind.hijacks() {
+        let want = expected_upgrade(op.kind);
+        let got = req.headers()[header::UPGRADE].to_str().unwrap_or("");
+        if !got.eq_ignore_ascii_case(want) {
+            return Err(ProxyError::BadRequest(format!(
+                "{} upgrades to {want:?}, not {got:?}",
+                op.kind.name()
+            )));
+        }
+    }
+    let upgrade = wants_upgrade && op.kind.hijacks();
+
+    // Read what the policy must see.
+    let mut inspected: Option<Value> = None;
+    let mut forward_body: Option<ProxyBody> = None;
+    let client_upgrade = if upgrade {
+        Some(hyper::upgrade::on(&mut req))
+    } else {
+        None
+    };
+    let has_body = may_have_body(&req);
+    let (parts, body) = req.into_parts();
+    match op.kind.body() {
+        BodyKind::None => {
+            if has_body {
+                let bytes = read_bounded(body, state.limits.max_body).await?;
+                if bytes.iter().any(|b| !b.is_ascii_whitespace()) {
+                    return Err(ProxyError::BadRequest(format!(
+                        "{} takes no request body",
+                        op.kind.name()
+                    )));
+                }
+            }
+        }
+        BodyKind::Json(schema) => {
+            let bytes = if has_body {
+                read_bounded(body, state.limits.max_body).await?
+            } else {
+                Bytes::new()
+            };
+            if !bytes.iter().all(|b| b.is_ascii_whitespace()) {
+                let cts: Vec<_> = parts.headers.get_all(header::CONTENT_TYPE).iter().collect();
+                if cts.len() != 1 || media_type(cts[0]) != "application/json" {
+                    return Err(ProxyError::BadRequest(
+                        "a JSON body needs exactly one \"Content-Type: application/json\" header"
+                            .into(),
+                    ));
+                }
+                let value = json::read_body(&bytes, schema)
+                    .map_err(|e| ProxyError::BadRequest(format!("request body: {e}")))?;
+                let out = serde_json::to_vec(&value).map_err(|e| {
+                    ProxyError::BadRequest(format!("request body cannot be re-encoded: {e}"))
+                })?;
+                forward_body = Some(full_body(out));
+                inspected = Some(value);
+            }
+        }
+        BodyKind::Binary => {
+            if has_body {
+                forward_body = Some(body.map_err(BoxError::from).boxed_unsync());
+            }
+        }
+    }
+
+    // Decide.
+    let policies = state.policies();
+    let policy = policies.for_identity(&conn.identity);
+    log.policy = policy.name.clone();
+    let view = RequestView {
+        identity: &conn.identity,
+        method: &parts.method,
+        version: canonical.version,
+        op: &op,
+        query: &query,
+        body: inspected.as_ref(),
+        headers: &parts.headers,
+    };
+    let facts = facts::gather(state, |f| policy.lookups(&view, f)).await?;
+    let decision = policy.decide(&view, &facts);
+    log.record_decision(&decision, policy.mode_name());
+    if let Decision::Deny(violations) = &decision {
+        return Err(ProxyError::Denied(crate::policy::denial_message(
+            &policy.name,
+            violations,
+        )));
+    }
+
+    // Re-originate the request.
+    let mut path_and_query = canonical.to_upstream();
+    if !query.is_empty() {
+        path_and_query.push('?');
+        path_and_query.push_str(&query.encode());
+    }
+    let uri = Uri::builder()
+        .scheme("http")
+        .authority(UPSTREAM_AUTHORITY)
+        .path_and_query(path_and_query)
+        .build()
+        .map_err(|e| ProxyError::BadRequest(format!("cannot build upstream URI: {e}")))?;
+    let mut up = Request::builder()
+        .method(parts.method.clone())
+        .uri(uri)
+        .version(Version::HTTP_11);
+    let headers = up.headers_mut().expect("builder has no error yet");
+    copy_end_to_end(&parts.headers, headers, upgrade);
+    if upgrade {
+        headers.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
+        headers.insert(header::UPGRADE, parts.headers[header::UPGRADE].clone());
+    }
+    if inspected.is_some() {
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+    }
+    let up = up
+        .body(forward_body.unwrap_or_else(empty_body))
+        .map_err(|e| ProxyError::BadRequest(format!("cannot build upstream request: {e}")))?;
+    let send = state.client.request(up);
+    let mut resp = match state.limits.response_timeout {
+        Some(t) => match tokio::time::timeout(t, send).await {
+            Ok(r) => r,
+            Err(_) => {
+                return Err(ProxyError::UpstreamTimeout(
+                    "the Docker daemon did not answer in time".into(),
+                ))
+            }
+        },
+        None => send.await,
+    }
+    .map_err(upstream_error)?;
+
+    if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
+        let Some(client_upgrade) = client_upgrade else {
+            return Err(ProxyError::UpstreamUnreachable(
+                "the daemon switched protocols on a request that did not ask for it".into(),
+            ));
+        };
+        let upstream_upgrade = hyper::upgrade::on(&mut resp);
+        let (rparts, _) = resp.into_parts();
+        let mut out = Response::builder().status(StatusCode::SWITCHING_PROTOCOLS);
+        if let Some(reason) = rparts.extensions.get::<hyper::ext::ReasonPhrase>() {
+            out = out.extension(reason.clone());
+        }
+        *out.headers_mut().expect("builder has no error yet") = rparts.headers;
+        let resp = out
+            .body(empty_body())
+            .map_err(|e| ProxyError::UpstreamUnreachable(e.to_string()))?;
+        log.status = 101;
+        splice::spawn(state, client_upgrade, upstream_upgrade, log.take());
+        return Ok(resp);
+    }
+
+    let (rparts, rbody) = resp.into_parts();
+    let mut out = Response::builder()
+        .status(rparts.status)
+        .version(Version::HTTP_11);
+    if let Some(reason) = rparts.extensions.get::<hyper::ext::ReasonPhrase>() {
+        out = out.extension(reason.clone());
+    }
+    let headers = out.headers_mut().expect("builder has no error yet");
+    copy_end_to_end(&rparts.headers, headers, false);
+    if let Some(cl) = rparts.headers.get(header::CONTENT_LENGTH) {
+        if parts.method == Method::HEAD || rbody.is_end_stream() && cl != "0" {
+            // HEAD (and bodiless) responses keep the daemon's Content-Length.
+            headers.insert(header::CONTENT_LENGTH, cl.clone());
+        }
+    }
+    out.body(rbody.map_err(BoxError::from).boxed_unsync())
+        .map_err(|e| ProxyError::UpstreamUnreachable(e.to_string()))
+}
+
+fn upstream_error(e: hyper_util::client::legacy::Error) -> ProxyError {
+    use std::error::Error as _;
+    let mut source = e.source();
+    while let Some(s) = source {
+        if let Some(io) = s.downcast_ref::<std::io::Error>() {
+            if io.kind() == std::io::ErrorKind::TimedOut {
+                return ProxyError::UpstreamTimeout(format!(
+                    "the Docker daemon did not answer in time: {io}"
+                ));
+            }
+            return ProxyError::UpstreamUnreachable(format!(
+                "cannot reach the Docker daemon: {io}"
+            ));
+        }
+        source = s.source();
+    }
+    ProxyError::UpstreamUnreachable(format!("cannot reach the Docker daemon: {e}"))
+}

@@ -1,0 +1,289 @@
+//! Listeners, TLS handshakes, per-connection HTTP/1.1 serving and graceful shutdown.
+
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpListener, UnixListener};
+use tokio::sync::watch;
+use tokio_rustls::TlsAcceptor;
+
+use crate::proxy::splice::Tracker;
+use crate::proxy::{handle, ConnInfo, ProxyState};
+use crate::tls::Identity;
+
+/// A listen address: `tcp://HOST:PORT` or `unix:///path`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ListenAddr {
+    Tcp(String),
+    Unix(PathBuf),
+}
+
+impl ListenAddr {
+    pub fn parse(s: &str) -> Result<Self, String> {
+        if let Some(rest) = s.strip_prefix("tcp://") {
+            if rest.is_empty() || !rest.contains(':') {
+                return Err(format!("{s:?}: expected tcp://HOST:PORT"));
+            }
+            Ok(ListenAddr::Tcp(rest.to_string()))
+        } else if let Some(rest) = s.strip_prefix("unix://") {
+            if !rest.starts_with('/') {
+                return Err(format!("{s:?}: expected unix:///absolute/path"));
+            }
+            Ok(ListenAddr::Unix(PathBuf::from(rest)))
+        } else {
+            Err(format!("{s:?}: a listen address starts with tcp:// or unix://"))
+        }
+    }
+}
+
+/// Server settings that are not about policy.
+#[derive(Clone)]
+pub struct ServerOptions {
+    /// TLS for TCP listeners (`None` only with the explicit insecure flag).
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// Whether client certificates are required (mutual TLS).
+    pub mtls: bool,
+    pub handshake_timeout: Duration,
+    pub header_timeout: Duration,
+    pub grace_period: Duration,
+}
+
+enum Bound {
+    Tcp(TcpListener),
+    Unix(UnixListener, PathBuf),
+}
+
+/// Bound listeners, ready to serve.
+pub struct Server {
+    bound: Vec<Bound>,
+    state: Arc<ProxyState>,
+    opts: ServerOptions,
+    conns: Arc<Tracker>,
+}
+
+impl Server {
+    /// Bind every listener (port 0 picks a free port; see [`Server::local_urls`]).
+    pub async fn bind(
+        addrs: &[ListenAddr],
+        state: Arc<ProxyState>,
+        opts: ServerOptions,
+    ) -> io::Result<Self> {
+        let mut bound = Vec::new();
+        for a in addrs {
+            match a {
+                ListenAddr::Tcp(addr) => bound.push(Bound::Tcp(TcpListener::bind(addr).await.map_err(
+                    |e| io::Error::new(e.kind(), format!("cannot listen on tcp://{addr}: {e}")),
+                )?)),
+                ListenAddr::Unix(path) => {
+                    if path.exists() {
+                        // A stale socket from an earlier run; refuse to remove anything else.
+                        use std::os::unix::fs::FileTypeExt;
+                        if std::fs::metadata(path)?.file_type().is_socket() {
+                            std::fs::remove_file(path)?;
+                        }
+                    }
+                    let l = UnixListener::bind(path).map_err(|e| {
+                        io::Error::new(e.kind(), format!("cannot listen on unix://{}: {e}", path.display()))
+                    })?;
+                    bound.push(Bound::Unix(l, path.clone()));
+                }
+            }
+        }
+        Ok(Server {
+            bound,
+            state,
+            opts,
+            conns: Arc::default(),
+        })
+    }
+
+    /// The bound addresses as URLs (`tcp://127.0.0.1:45678`, `unix:///…`).
+    pub fn local_urls(&self) -> Vec<String> {
+        self.bound
+            .iter()
+            .map(|b| match b {
+                Bound::Tcp(l) => match l.local_addr() {
+                    Ok(a) => format!("tcp://{a}"),
+                    Err(_) => "tcp://?".into(),
+                },
+                Bound::Unix(_, p) => format!("unix://{}", p.display()),
+            })
+            .collect()
+    }
+
+    /// Serve until `shutdown` resolves, then drain for the grace period.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) {
+        let (tx, rx) = watch::channel(false);
+        let mut accept_tasks = Vec::new();
+        let mut unix_paths = Vec::new();
+        for b in self.bound {
+            let ctx = AcceptCtx {
+                state: self.state.clone(),
+                opts: self.opts.clone(),
+                conns: self.conns.clone(),
+                shutdown: rx.clone(),
+            };
+            match b {
+                Bound::Tcp(l) => accept_tasks.push(tokio::spawn(accept_tcp(l, ctx))),
+                Bound::Unix(l, p) => {
+                    unix_paths.push(p);
+                    accept_tasks.push(tokio::spawn(accept_unix(l, ctx)));
+                }
+            }
+        }
+        shutdown.await;
+        tracing::info!(
+            connections = self.conns.live(),
+            sessions = self.state.sessions.live(),
+            grace_secs = self.opts.grace_period.as_secs_f64(),
+            "shutting down: no new connections; draining"
+        );
+        let _ = tx.send(true);
+        for t in accept_tasks {
+            let _ = t.await;
+        }
+        for p in unix_paths {
+            let _ = std::fs::remove_file(p);
+        }
+        let drained = tokio::time::timeout(self.opts.grace_period, async {
+            self.conns.idle().await;
+            self.state.sessions.idle().await;
+        })
+        .await;
+        match drained {
+            Ok(()) => tracing::info!("drained; bye"),
+            Err(_) => tracing::warn!(
+                connections = self.conns.live(),
+                sessions = self.state.sessions.live(),
+                "grace period over; closing what is left"
+            ),
+        }
+    }
+}
+
+#[derive(Clone)]
+struct AcceptCtx {
+    state: Arc<ProxyState>,
+    opts: ServerOptions,
+    conns: Arc<Tracker>,
+    shutdown: watch::Receiver<bool>,
+}
+
+async fn accept_tcp(l: TcpListener, mut ctx: AcceptCtx) {
+    loop {
+        let (sock, peer) = tokio::select! {
+            r = l.accept() => match r {
+                Ok(x) => x,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = ctx.shutdown.changed() => return,
+        };
+        let _ = sock.set_nodelay(true);
+        let c = ctx.clone();
+        tokio::spawn(async move {
+            let guard = c.conns.enter();
+            match c.opts.tls {
+                Some(_) => tls_connection(sock, peer, c).await,
+                None => {
+                    let info = ConnInfo {
+                        identity: Arc::new(Identity::transport("tcp")),
+                        remote: peer.to_string(),
+                    };
+                    serve_connection(sock, info, c).await
+                }
+            }
+            drop(guard);
+        });
+    }
+}
+
+async fn tls_connection(sock: tokio::net::TcpStream, peer: SocketAddr, c: AcceptCtx) {
+    let Some(tls) = c.opts.tls.clone() else { return };
+    let acceptor = TlsAcceptor::from(tls);
+    let stream = match tokio::time::timeout(c.opts.handshake_timeout, acceptor.accept(sock)).await {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => {
+            tracing::debug!(remote = %peer, error = %e, "TLS handshake failed");
+            return;
+        }
+        Err(_) => {
+            tracing::debug!(remote = %peer, "TLS handshake timed out");
+            return;
+        }
+    };
+    let identity = match stream.get_ref().1.peer_certificates().and_then(|c| c.first()) {
+        Some(cert) => Identity::from_certificate(cert.as_ref()),
+        None => Identity::transport(if c.opts.mtls { "mtls" } else { "tls" }),
+    };
+    let info = ConnInfo {
+        identity: Arc::new(identity),
+        remote: peer.to_string(),
+    };
+    serve_connection(stream, info, c).await
+}
+
+async fn accept_unix(l: UnixListener, mut ctx: AcceptCtx) {
+    loop {
+        let sock = tokio::select! {
+            r = l.accept() => match r {
+                Ok((s, _)) => s,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = ctx.shutdown.changed() => return,
+        };
+        let c = ctx.clone();
+        tokio::spawn(async move {
+            let guard = c.conns.enter();
+            let info = ConnInfo {
+                identity: Arc::new(Identity::transport("unix")),
+                remote: "unix".into(),
+            };
+            serve_connection(sock, info, c).await;
+            drop(guard);
+        });
+    }
+}
+
+async fn serve_connection<I>(io: I, info: ConnInfo, mut c: AcceptCtx)
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let info = Arc::new(info);
+    let state = c.state.clone();
+    let remote = info.remote.clone();
+    let svc = service_fn(move |req| handle(state.clone(), info.clone(), req));
+    let mut builder = http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(c.opts.header_timeout)
+        .half_close(true)
+        .keep_alive(true);
+    let conn = builder.serve_connection(TokioIo::new(io), svc).with_upgrades();
+    tokio::pin!(conn);
+    let result = tokio::select! {
+        r = conn.as_mut() => r,
+        _ = c.shutdown.changed() => {
+            conn.as_mut().graceful_shutdown();
+            conn.await
+        }
+    };
+    if let Err(e) = result {
+        tracing::debug!(remote = %remote, error = %e, "connection ended with an error");
+    }
+}

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use clap::{Args, Parser, Subcommand};
 
 use portcullis::config::{default_data_dir, FileConfig, UpstreamUrl};
-use portcullis::docker::{json, path, query, route};
-use portcullis::policy::{self, Decision, Facts, PolicySet, RequestView};
+use portcullis::policy::pipeline::{self, Outcome};
+use portcullis::policy::{self, Decision, Facts, PolicySet};
 use portcullis::proxy::{upstream, Limits, ProxyState};
 use portcullis::server::{Server, ServerOptions};
 use portcullis::{certs, tls};
@@ -325,71 +325,45 @@ fn policy_explain(
         common_name: identity,
         ..tls::Identity::transport("mtls")
     };
-    let policy = set.for_identity(&id);
-    let (raw_path, raw_query) = target.split_once('?').unwrap_or((target, ""));
-    let canonical = match path::canonicalise(raw_path) {
-        Ok(c) => c,
-        Err(e) => return fail(&format!("refused (400): {e}")),
-    };
-    let q = match query::Query::parse(raw_query) {
-        Ok(q) => q,
-        Err(e) => return fail(&format!("refused (400): {e}")),
+    let body = match body.map(std::fs::read).transpose() {
+        Ok(b) => b,
+        Err(e) => return fail(&format!("reading the body: {e}")),
     };
     let Ok(method) = http::Method::from_bytes(method.as_bytes()) else {
         return fail("invalid method");
     };
-    let op = route::classify(&method, &canonical.path);
-    println!("operation: {} (group {}), target: {}", op.kind.name(), op.kind.group().as_str(), op.target.as_deref().unwrap_or("-"));
-    println!("policy: {} (mode {})", policy.name, policy.mode_name());
-    let value = match (body, op.kind.body()) {
-        (Some(f), route::BodyKind::Json(schema)) => {
-            let bytes = match std::fs::read(f) {
-                Ok(b) => b,
-                Err(e) => return fail(&format!("{}: {e}", f.display())),
-            };
-            match json::read_body(&bytes, schema) {
-                Ok(v) => Some(v),
-                Err(e) => {
-                    println!("decision: refused (400): request body: {e}");
-                    return ExitCode::from(2);
-                }
-            }
-        }
-        _ => None,
-    };
-    let headers = http::HeaderMap::new();
-    let view = RequestView {
-        identity: &id,
-        method: &method,
-        version: canonical.version,
-        op: &op,
-        query: &q,
-        body: value.as_ref(),
-        headers: &headers,
-    };
-    let facts = Facts::default();
-    let lookups = policy.lookups(&view, &facts);
-    if !lookups.is_empty() {
-        println!("daemon facts the proxy would look up: {lookups:?}");
-    }
-    match policy.decide(&view, &facts) {
-        Decision::Allow(v) if v.is_empty() => {
-            println!("decision: allow");
-            ExitCode::SUCCESS
-        }
-        Decision::Allow(v) => {
-            println!("decision: allow (audit mode; would deny)");
-            for x in v {
-                println!("  {}: {}", x.rule, x.message);
-            }
-            ExitCode::SUCCESS
-        }
-        Decision::Deny(v) => {
-            println!("decision: deny (403)");
-            for x in v {
-                println!("  {}: {}", x.rule, x.message);
-            }
+    match pipeline::check(&set, &id, &method, target, body.as_deref(), &Facts::default()) {
+        Outcome::Refused(why) => {
+            println!("decision: refused (400): {why}");
             ExitCode::from(2)
+        }
+        Outcome::Decided {
+            op,
+            policy,
+            decision,
+            lookups,
+            ..
+        } => {
+            println!(
+                "operation: {} (group {}), target: {}",
+                op.kind.name(),
+                op.kind.group().as_str(),
+                op.target.as_deref().unwrap_or("-")
+            );
+            println!("policy: {policy}");
+            if !lookups.is_empty() {
+                println!("daemon facts the proxy would look up (taken as absent here): {lookups:?}");
+            }
+            let (label, violations, code) = match decision {
+                Decision::Allow(v) if v.is_empty() => ("allow", v, ExitCode::SUCCESS),
+                Decision::Allow(v) => ("allow (audit mode: would deny)", v, ExitCode::SUCCESS),
+                Decision::Deny(v) => ("deny (403)", v, ExitCode::from(2)),
+            };
+            println!("decision: {label}");
+            for v in violations {
+                println!("  {}: {}", v.rule, v.message);
+            }
+            code
         }
     }
 }

@@ -3,6 +3,7 @@
 //! the proxy asks [`Policy::lookups`] what to fetch, then calls [`Policy::decide`].
 
 mod eval;
+pub mod pipeline;
 pub mod model;
 pub mod rules;
 

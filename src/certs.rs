@@ -73,7 +73,10 @@ pub fn init(dir: &Path, hosts: &[String], force: bool) -> Result<(), CertError> 
     let server_key = KeyPair::generate()?;
     let mut sp = CertificateParams::new(Vec::<String>::new())?;
     let mut dn = DistinguishedName::new();
-    dn.push(DnType::CommonName, hosts.first().map(String::as_str).unwrap_or("localhost"));
+    dn.push(
+        DnType::CommonName,
+        hosts.first().map(String::as_str).unwrap_or("localhost"),
+    );
     sp.distinguished_name = dn;
     for h in hosts {
         let san = match h.parse::<std::net::IpAddr>() {
@@ -93,9 +96,19 @@ pub fn init(dir: &Path, hosts: &[String], force: bool) -> Result<(), CertError> 
     };
     let server_cert = sp.signed_by(&server_key, &issuer.cert, &issuer.key_pair)?;
     write_file(&dir.join(CA_CERT), &issuer.cert.pem(), 0o644, force)?;
-    write_file(&dir.join(CA_KEY), &issuer.key_pair.serialize_pem(), 0o600, force)?;
+    write_file(
+        &dir.join(CA_KEY),
+        &issuer.key_pair.serialize_pem(),
+        0o600,
+        force,
+    )?;
     write_file(&dir.join(SERVER_CERT), &server_cert.pem(), 0o644, force)?;
-    write_file(&dir.join(SERVER_KEY), &server_key.serialize_pem(), 0o600, force)?;
+    write_file(
+        &dir.join(SERVER_KEY),
+        &server_key.serialize_pem(),
+        0o600,
+        force,
+    )?;
     Ok(())
 }
 
@@ -109,8 +122,17 @@ fn load_ca(dir: &Path) -> Result<(rcgen::Certificate, KeyPair), CertError> {
 }
 
 /// Issue a client bundle `DIR/clients/NAME/{ca,cert,key}.pem`; returns its directory.
-pub fn client(dir: &Path, name: &str, org: Option<&str>, force: bool) -> Result<PathBuf, CertError> {
-    if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.@".contains(&b)) {
+pub fn client(
+    dir: &Path,
+    name: &str,
+    org: Option<&str>,
+    force: bool,
+) -> Result<PathBuf, CertError> {
+    if name.is_empty()
+        || !name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.@".contains(&b))
+    {
         return Err(CertError::Other(format!(
             "client name {name:?}: use letters, digits, '-', '_', '.', '@'"
         )));

@@ -60,7 +60,10 @@ impl UpstreamUrl {
         let port = port
             .parse()
             .map_err(|_| format!("upstream {s:?}: invalid port {port:?}"))?;
-        let host = host.trim_start_matches('[').trim_end_matches(']').to_string();
+        let host = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_string();
         if host.is_empty() {
             return Err(format!("upstream {s:?}: missing host"));
         }
@@ -109,10 +112,26 @@ impl FileConfig {
     pub fn merge(self, over: FileConfig) -> FileConfig {
         macro_rules! pick { ($($f:ident),*) => { FileConfig { $( $f: over.$f.or(self.$f), )* } } }
         pick!(
-            listen, tls_cert, tls_key, tls_client_ca, insecure_no_tls, upstream, upstream_tls_ca,
-            upstream_tls_cert, upstream_tls_key, policy, data_dir, max_body_bytes, min_api_version,
-            grace_period_secs, connect_timeout_secs, response_timeout_secs, header_timeout_secs,
-            handshake_timeout_secs, ready_file, log_format
+            listen,
+            tls_cert,
+            tls_key,
+            tls_client_ca,
+            insecure_no_tls,
+            upstream,
+            upstream_tls_ca,
+            upstream_tls_cert,
+            upstream_tls_key,
+            policy,
+            data_dir,
+            max_body_bytes,
+            min_api_version,
+            grace_period_secs,
+            connect_timeout_secs,
+            response_timeout_secs,
+            header_timeout_secs,
+            handshake_timeout_secs,
+            ready_file,
+            log_format
         )
     }
 
@@ -130,7 +149,9 @@ impl FileConfig {
             errors.push("at least one --listen address is needed".into());
         }
         let upstream = UpstreamUrl::parse(
-            self.upstream.as_deref().unwrap_or("unix:///var/run/docker.sock"),
+            self.upstream
+                .as_deref()
+                .unwrap_or("unix:///var/run/docker.sock"),
         )
         .map_err(|e| errors.push(e))
         .ok();
@@ -190,7 +211,10 @@ impl FileConfig {
             min_api_version: min_api,
             grace_period: secs(self.grace_period_secs, 10),
             connect_timeout: secs(self.connect_timeout_secs, 10),
-            response_timeout: self.response_timeout_secs.filter(|s| *s > 0).map(Duration::from_secs),
+            response_timeout: self
+                .response_timeout_secs
+                .filter(|s| *s > 0)
+                .map(Duration::from_secs),
             header_timeout: secs(self.header_timeout_secs, 30),
             handshake_timeout: secs(self.handshake_timeout_secs, 10),
             ready_file: self.ready_file,

@@ -49,7 +49,9 @@ impl ProxyError {
     pub fn closes_connection(&self) -> bool {
         matches!(
             self,
-            ProxyError::BadRequest(_) | ProxyError::NotImplemented(_) | ProxyError::PayloadTooLarge(_)
+            ProxyError::BadRequest(_)
+                | ProxyError::NotImplemented(_)
+                | ProxyError::PayloadTooLarge(_)
         )
     }
 

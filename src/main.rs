@@ -14,7 +14,11 @@ use portcullis::server::{Server, ServerOptions};
 use portcullis::{certs, tls};
 
 #[derive(Parser)]
-#[command(name = "portcullis", version, about = "A Docker Engine API policy proxy: mutual TLS in, every request checked, streaming out.")]
+#[command(
+    name = "portcullis",
+    version,
+    about = "A Docker Engine API policy proxy: mutual TLS in, every request checked, streaming out."
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -211,16 +215,29 @@ fn main() -> ExitCode {
         }) => policy_explain(&policy, identity, body.as_deref(), &method, &path),
         Cmd::Certs(CertsCmd::Init { dir, hosts, force }) => {
             let dir = dir.unwrap_or_else(|| default_data_dir().join("certs"));
-            let hosts = if hosts.is_empty() { default_hosts() } else { hosts };
+            let hosts = if hosts.is_empty() {
+                default_hosts()
+            } else {
+                hosts
+            };
             match certs::init(&dir, &hosts, force) {
                 Ok(()) => {
-                    println!("CA and server certificate for {} written to {}", hosts.join(", "), dir.display());
+                    println!(
+                        "CA and server certificate for {} written to {}",
+                        hosts.join(", "),
+                        dir.display()
+                    );
                     ExitCode::SUCCESS
                 }
                 Err(e) => fail(&e.to_string()),
             }
         }
-        Cmd::Certs(CertsCmd::Client { name, dir, org, force }) => {
+        Cmd::Certs(CertsCmd::Client {
+            name,
+            dir,
+            org,
+            force,
+        }) => {
             let dir = dir.unwrap_or_else(|| default_data_dir().join("certs"));
             match certs::client(&dir, &name, org.as_deref(), force) {
                 Ok(out) => {
@@ -247,7 +264,10 @@ fn main() -> ExitCode {
         Cmd::Rules => {
             println!("| id | blocks | why | setting | how to comply |\n|---|---|---|---|---|");
             for r in policy::rules::ALL {
-                println!("| {} | {} | {} | `{}` | {} |", r.id, r.blocks, r.why, r.setting, r.comply);
+                println!(
+                    "| {} | {} | {} | `{}` | {} |",
+                    r.id, r.blocks, r.why, r.setting, r.comply
+                );
             }
             ExitCode::SUCCESS
         }
@@ -291,7 +311,12 @@ fn policy_check(files: &[PathBuf]) -> ExitCode {
     match PolicySet::load(files) {
         Ok(set) => {
             for p in &set.policies {
-                println!("ok: {} ({}, mode {})", p.name, p.source.display(), p.mode_name());
+                println!(
+                    "ok: {} ({}, mode {})",
+                    p.name,
+                    p.source.display(),
+                    p.mode_name()
+                );
             }
             ExitCode::SUCCESS
         }
@@ -332,7 +357,14 @@ fn policy_explain(
     let Ok(method) = http::Method::from_bytes(method.as_bytes()) else {
         return fail("invalid method");
     };
-    match pipeline::check(&set, &id, &method, target, body.as_deref(), &Facts::default()) {
+    match pipeline::check(
+        &set,
+        &id,
+        &method,
+        target,
+        body.as_deref(),
+        &Facts::default(),
+    ) {
         Outcome::Refused(why) => {
             println!("decision: refused (400): {why}");
             ExitCode::from(2)
@@ -352,7 +384,9 @@ fn policy_explain(
             );
             println!("policy: {policy}");
             if !lookups.is_empty() {
-                println!("daemon facts the proxy would look up (taken as absent here): {lookups:?}");
+                println!(
+                    "daemon facts the proxy would look up (taken as absent here): {lookups:?}"
+                );
             }
             let (label, violations, code) = match decision {
                 Decision::Allow(v) if v.is_empty() => ("allow", v, ExitCode::SUCCESS),
@@ -371,7 +405,9 @@ fn policy_explain(
 fn init_tracing(json: bool) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let b = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let b = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     if json {
         b.json().flatten_event(true).init();
     } else {
@@ -476,7 +512,10 @@ fn serve(args: ServeArgs) -> ExitCode {
         }
     };
 
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => return fail(&format!("cannot start the runtime: {e}")),
     };

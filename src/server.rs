@@ -39,7 +39,9 @@ impl ListenAddr {
             }
             Ok(ListenAddr::Unix(PathBuf::from(rest)))
         } else {
-            Err(format!("{s:?}: a listen address starts with tcp:// or unix://"))
+            Err(format!(
+                "{s:?}: a listen address starts with tcp:// or unix://"
+            ))
         }
     }
 }
@@ -79,9 +81,11 @@ impl Server {
         let mut bound = Vec::new();
         for a in addrs {
             match a {
-                ListenAddr::Tcp(addr) => bound.push(Bound::Tcp(TcpListener::bind(addr).await.map_err(
-                    |e| io::Error::new(e.kind(), format!("cannot listen on tcp://{addr}: {e}")),
-                )?)),
+                ListenAddr::Tcp(addr) => {
+                    bound.push(Bound::Tcp(TcpListener::bind(addr).await.map_err(|e| {
+                        io::Error::new(e.kind(), format!("cannot listen on tcp://{addr}: {e}"))
+                    })?))
+                }
                 ListenAddr::Unix(path) => {
                     if path.exists() {
                         // A stale socket from an earlier run; refuse to remove anything else.
@@ -91,7 +95,10 @@ impl Server {
                         }
                     }
                     let l = UnixListener::bind(path).map_err(|e| {
-                        io::Error::new(e.kind(), format!("cannot listen on unix://{}: {e}", path.display()))
+                        io::Error::new(
+                            e.kind(),
+                            format!("cannot listen on unix://{}: {e}", path.display()),
+                        )
                     })?;
                     bound.push(Bound::Unix(l, path.clone()));
                 }
@@ -210,7 +217,9 @@ async fn accept_tcp(l: TcpListener, mut ctx: AcceptCtx) {
 }
 
 async fn tls_connection(sock: tokio::net::TcpStream, peer: SocketAddr, c: AcceptCtx) {
-    let Some(tls) = c.opts.tls.clone() else { return };
+    let Some(tls) = c.opts.tls.clone() else {
+        return;
+    };
     let acceptor = TlsAcceptor::from(tls);
     let stream = match tokio::time::timeout(c.opts.handshake_timeout, acceptor.accept(sock)).await {
         Ok(Ok(s)) => s,
@@ -223,7 +232,12 @@ async fn tls_connection(sock: tokio::net::TcpStream, peer: SocketAddr, c: Accept
             return;
         }
     };
-    let identity = match stream.get_ref().1.peer_certificates().and_then(|c| c.first()) {
+    let identity = match stream
+        .get_ref()
+        .1
+        .peer_certificates()
+        .and_then(|c| c.first())
+    {
         Some(cert) => Identity::from_certificate(cert.as_ref()),
         None => Identity::transport(if c.opts.mtls { "mtls" } else { "tls" }),
     };
@@ -274,7 +288,9 @@ where
         .header_read_timeout(c.opts.header_timeout)
         .half_close(true)
         .keep_alive(true);
-    let conn = builder.serve_connection(TokioIo::new(io), svc).with_upgrades();
+    let conn = builder
+        .serve_connection(TokioIo::new(io), svc)
+        .with_upgrades();
     tokio::pin!(conn);
     let result = tokio::select! {
         r = conn.as_mut() => r,

@@ -21,7 +21,13 @@ fn default_set() -> PolicySet {
         .expect("default policy loads")
 }
 
-fn run(set: &PolicySet, method: Method, target: &str, body: Option<&str>, facts: &Facts) -> Outcome {
+fn run(
+    set: &PolicySet,
+    method: Method,
+    target: &str,
+    body: Option<&str>,
+    facts: &Facts,
+) -> Outcome {
     let id = Identity {
         common_name: Some("alice".into()),
         ..Identity::transport("mtls")
@@ -29,18 +35,44 @@ fn run(set: &PolicySet, method: Method, target: &str, body: Option<&str>, facts:
     check(set, &id, &method, target, body.map(str::as_bytes), facts)
 }
 
-fn assert_case(set: &PolicySet, name: &str, method: Method, target: &str, body: Option<&str>, facts: &Facts, want: &Want) {
+fn assert_case(
+    set: &PolicySet,
+    name: &str,
+    method: Method,
+    target: &str,
+    body: Option<&str>,
+    facts: &Facts,
+    want: &Want,
+) {
     let out = run(set, method.clone(), target, body, facts);
     match (&out, want) {
-        (Outcome::Decided { decision: Decision::Allow(v), .. }, Want::Allow) if v.is_empty() => {}
-        (Outcome::Decided { decision: Decision::Deny(v), .. }, Want::Deny(ids)) => {
+        (
+            Outcome::Decided {
+                decision: Decision::Allow(v),
+                ..
+            },
+            Want::Allow,
+        ) if v.is_empty() => {}
+        (
+            Outcome::Decided {
+                decision: Decision::Deny(v),
+                ..
+            },
+            Want::Deny(ids),
+        ) => {
             let got: Vec<&str> = v.iter().map(|x| x.rule).collect();
             for id in *ids {
-                assert!(got.contains(id), "{name}: expected {id} among {got:?} for {method} {target}");
+                assert!(
+                    got.contains(id),
+                    "{name}: expected {id} among {got:?} for {method} {target}"
+                );
             }
         }
         (Outcome::Refused(why), Want::Refused(needle)) => {
-            assert!(why.contains(needle), "{name}: refused with {why:?}, expected {needle:?}");
+            assert!(
+                why.contains(needle),
+                "{name}: refused with {why:?}, expected {needle:?}"
+            );
         }
         _ => panic!("{name}: {method} {target} {body:?}\n  got {out:?}\n  want {want:?}"),
     }
@@ -55,77 +87,298 @@ fn container_create_rules() {
     let set = default_set();
     let none = Facts::default();
     let cases: Vec<(&str, String, Want)> = vec![
-        ("plain run", create(r#"{"NetworkMode":"default"}"#), Want::Allow),
-        ("named volume", create(r#"{"Binds":["data:/data"]}"#), Want::Allow),
-        ("anonymous volume", create(r#"{"Binds":["/data"]}"#), Want::Allow),
-        ("tmpfs mount", create(r#"{"Mounts":[{"Type":"tmpfs","Target":"/t"}]}"#), Want::Allow),
-        ("user network", create(r#"{"NetworkMode":"mynet"}"#), Want::Allow),
-        ("published port", create(r#"{"PortBindings":{"80/tcp":[{"HostIp":"","HostPort":"8080"}]}}"#), Want::Allow),
-        ("no-new-privileges", create(r#"{"SecurityOpt":["no-new-privileges"]}"#), Want::Allow),
-        ("privileged", create(r#"{"Privileged":true}"#), Want::Deny(&["PC-1001"])),
-        ("cap-add", create(r#"{"CapAdd":["NET_ADMIN"]}"#), Want::Deny(&["PC-1002"])),
-        ("cap-add lower case with prefix", create(r#"{"CapAdd":["cap_sys_admin"]}"#), Want::Deny(&["PC-1002"])),
-        ("cap-add all", create(r#"{"CapAdd":["all"]}"#), Want::Deny(&["PC-1002"])),
-        ("cap-drop", create(r#"{"CapDrop":["ALL"]}"#), Want::Deny(&["PC-1003"])),
-        ("bind root", create(r#"{"Binds":["/:/host"]}"#), Want::Deny(&["PC-1004"])),
-        ("bind socket via dotdot", create(r#"{"Binds":["/run/x/../docker.sock:/s:ro"]}"#), Want::Deny(&["PC-1004"])),
-        ("bind escaped slashes", create(r#"{"Binds":["\u002fsrv\u002fdata:\/d"]}"#), Want::Deny(&["PC-1004"])),
-        ("mount bind", create(r#"{"Mounts":[{"Type":"bind","Source":"/etc","Target":"/e"}]}"#), Want::Deny(&["PC-1004"])),
+        (
+            "plain run",
+            create(r#"{"NetworkMode":"default"}"#),
+            Want::Allow,
+        ),
+        (
+            "named volume",
+            create(r#"{"Binds":["data:/data"]}"#),
+            Want::Allow,
+        ),
+        (
+            "anonymous volume",
+            create(r#"{"Binds":["/data"]}"#),
+            Want::Allow,
+        ),
+        (
+            "tmpfs mount",
+            create(r#"{"Mounts":[{"Type":"tmpfs","Target":"/t"}]}"#),
+            Want::Allow,
+        ),
+        (
+            "user network",
+            create(r#"{"NetworkMode":"mynet"}"#),
+            Want::Allow,
+        ),
+        (
+            "published port",
+            create(r#"{"PortBindings":{"80/tcp":[{"HostIp":"","HostPort":"8080"}]}}"#),
+            Want::Allow,
+        ),
+        (
+            "no-new-privileges",
+            create(r#"{"SecurityOpt":["no-new-privileges"]}"#),
+            Want::Allow,
+        ),
+        (
+            "privileged",
+            create(r#"{"Privileged":true}"#),
+            Want::Deny(&["PC-1001"]),
+        ),
+        (
+            "cap-add",
+            create(r#"{"CapAdd":["NET_ADMIN"]}"#),
+            Want::Deny(&["PC-1002"]),
+        ),
+        (
+            "cap-add lower case with prefix",
+            create(r#"{"CapAdd":["cap_sys_admin"]}"#),
+            Want::Deny(&["PC-1002"]),
+        ),
+        (
+            "cap-add all",
+            create(r#"{"CapAdd":["all"]}"#),
+            Want::Deny(&["PC-1002"]),
+        ),
+        (
+            "cap-drop",
+            create(r#"{"CapDrop":["ALL"]}"#),
+            Want::Deny(&["PC-1003"]),
+        ),
+        (
+            "bind root",
+            create(r#"{"Binds":["/:/host"]}"#),
+            Want::Deny(&["PC-1004"]),
+        ),
+        (
+            "bind socket via dotdot",
+            create(r#"{"Binds":["/run/x/../docker.sock:/s:ro"]}"#),
+            Want::Deny(&["PC-1004"]),
+        ),
+        (
+            "bind escaped slashes",
+            create(r#"{"Binds":["\u002fsrv\u002fdata:\/d"]}"#),
+            Want::Deny(&["PC-1004"]),
+        ),
+        (
+            "mount bind",
+            create(r#"{"Mounts":[{"Type":"bind","Source":"/etc","Target":"/e"}]}"#),
+            Want::Deny(&["PC-1004"]),
+        ),
         (
             "mount volume with bind options",
-            create(r#"{"Mounts":[{"Type":"volume","Source":"v","Target":"/d","VolumeOptions":{"DriverConfig":{"Name":"local","Options":{"type":"none","o":"bind","device":"/etc"}}}}]}"#),
+            create(
+                r#"{"Mounts":[{"Type":"volume","Source":"v","Target":"/d","VolumeOptions":{"DriverConfig":{"Name":"local","Options":{"type":"none","o":"bind","device":"/etc"}}}}]}"#,
+            ),
             Want::Deny(&["PC-1005"]),
         ),
-        ("mount npipe", create(r#"{"Mounts":[{"Type":"npipe","Source":"x","Target":"/d"}]}"#), Want::Deny(&["PC-1020"])),
-        ("device", create(r#"{"Devices":[{"PathOnHost":"/dev/sda","PathInContainer":"/dev/sda","CgroupPermissions":"rwm"}]}"#), Want::Deny(&["PC-1007"])),
-        ("device cgroup rule", create(r#"{"DeviceCgroupRules":["b *:* rwm"]}"#), Want::Deny(&["PC-1007"])),
-        ("gpus", create(r#"{"DeviceRequests":[{"Driver":"","Count":-1,"Capabilities":[["gpu"]]}]}"#), Want::Deny(&["PC-1007"])),
-        ("net host", create(r#"{"NetworkMode":"host"}"#), Want::Deny(&["PC-1008"])),
-        ("pid host", create(r#"{"PidMode":"host"}"#), Want::Deny(&["PC-1008"])),
-        ("ipc host", create(r#"{"IpcMode":"host"}"#), Want::Deny(&["PC-1008"])),
-        ("uts host", create(r#"{"UTSMode":"host"}"#), Want::Deny(&["PC-1008"])),
-        ("userns host", create(r#"{"UsernsMode":"host"}"#), Want::Deny(&["PC-1008"])),
-        ("cgroupns host", create(r#"{"CgroupnsMode":"host"}"#), Want::Deny(&["PC-1008"])),
-        ("seccomp unconfined", create(r#"{"SecurityOpt":["seccomp=unconfined"]}"#), Want::Deny(&["PC-1010"])),
-        ("seccomp colon form", create(r#"{"SecurityOpt":["seccomp:unconfined"]}"#), Want::Deny(&["PC-1010"])),
-        ("custom seccomp", create(r#"{"SecurityOpt":["seccomp={\"defaultAction\":\"SCMP_ACT_ALLOW\"}"]}"#), Want::Deny(&["PC-1010"])),
-        ("apparmor", create(r#"{"SecurityOpt":["apparmor=unconfined"]}"#), Want::Deny(&["PC-1010"])),
-        ("label disable", create(r#"{"SecurityOpt":["label:disable"]}"#), Want::Deny(&["PC-1010"])),
-        ("bare disable", create(r#"{"SecurityOpt":["disable"]}"#), Want::Deny(&["PC-1010"])),
-        ("systempaths unconfined", create(r#"{"MaskedPaths":[],"ReadonlyPaths":[]}"#), Want::Deny(&["PC-1011"])),
-        ("masked paths null is the default", create(r#"{"MaskedPaths":null}"#), Want::Allow),
-        ("sysctl", create(r#"{"Sysctls":{"net.ipv4.ip_forward":"1"}}"#), Want::Deny(&["PC-1012"])),
-        ("runtime", create(r#"{"Runtime":"sketchy"}"#), Want::Deny(&["PC-1013"])),
-        ("cgroup parent", create(r#"{"CgroupParent":"/"}"#), Want::Deny(&["PC-1014"])),
-        ("syslog driver", create(r#"{"LogConfig":{"Type":"syslog","Config":{"syslog-address":"tcp://127.0.0.1:1"}}}"#), Want::Deny(&["PC-1015"])),
-        ("json-file driver", create(r#"{"LogConfig":{"Type":"json-file","Config":{}}}"#), Want::Allow),
-        ("several violations listed", create(r#"{"Privileged":true,"NetworkMode":"host","Binds":["/:/h"]}"#), Want::Deny(&["PC-1001", "PC-1004", "PC-1008"])),
+        (
+            "mount npipe",
+            create(r#"{"Mounts":[{"Type":"npipe","Source":"x","Target":"/d"}]}"#),
+            Want::Deny(&["PC-1020"]),
+        ),
+        (
+            "device",
+            create(
+                r#"{"Devices":[{"PathOnHost":"/dev/sda","PathInContainer":"/dev/sda","CgroupPermissions":"rwm"}]}"#,
+            ),
+            Want::Deny(&["PC-1007"]),
+        ),
+        (
+            "device cgroup rule",
+            create(r#"{"DeviceCgroupRules":["b *:* rwm"]}"#),
+            Want::Deny(&["PC-1007"]),
+        ),
+        (
+            "gpus",
+            create(r#"{"DeviceRequests":[{"Driver":"","Count":-1,"Capabilities":[["gpu"]]}]}"#),
+            Want::Deny(&["PC-1007"]),
+        ),
+        (
+            "net host",
+            create(r#"{"NetworkMode":"host"}"#),
+            Want::Deny(&["PC-1008"]),
+        ),
+        (
+            "pid host",
+            create(r#"{"PidMode":"host"}"#),
+            Want::Deny(&["PC-1008"]),
+        ),
+        (
+            "ipc host",
+            create(r#"{"IpcMode":"host"}"#),
+            Want::Deny(&["PC-1008"]),
+        ),
+        (
+            "uts host",
+            create(r#"{"UTSMode":"host"}"#),
+            Want::Deny(&["PC-1008"]),
+        ),
+        (
+            "userns host",
+            create(r#"{"UsernsMode":"host"}"#),
+            Want::Deny(&["PC-1008"]),
+        ),
+        (
+            "cgroupns host",
+            create(r#"{"CgroupnsMode":"host"}"#),
+            Want::Deny(&["PC-1008"]),
+        ),
+        (
+            "seccomp unconfined",
+            create(r#"{"SecurityOpt":["seccomp=unconfined"]}"#),
+            Want::Deny(&["PC-1010"]),
+        ),
+        (
+            "seccomp colon form",
+            create(r#"{"SecurityOpt":["seccomp:unconfined"]}"#),
+            Want::Deny(&["PC-1010"]),
+        ),
+        (
+            "custom seccomp",
+            create(r#"{"SecurityOpt":["seccomp={\"defaultAction\":\"SCMP_ACT_ALLOW\"}"]}"#),
+            Want::Deny(&["PC-1010"]),
+        ),
+        (
+            "apparmor",
+            create(r#"{"SecurityOpt":["apparmor=unconfined"]}"#),
+            Want::Deny(&["PC-1010"]),
+        ),
+        (
+            "label disable",
+            create(r#"{"SecurityOpt":["label:disable"]}"#),
+            Want::Deny(&["PC-1010"]),
+        ),
+        (
+            "bare disable",
+            create(r#"{"SecurityOpt":["disable"]}"#),
+            Want::Deny(&["PC-1010"]),
+        ),
+        (
+            "systempaths unconfined",
+            create(r#"{"MaskedPaths":[],"ReadonlyPaths":[]}"#),
+            Want::Deny(&["PC-1011"]),
+        ),
+        (
+            "masked paths null is the default",
+            create(r#"{"MaskedPaths":null}"#),
+            Want::Allow,
+        ),
+        (
+            "sysctl",
+            create(r#"{"Sysctls":{"net.ipv4.ip_forward":"1"}}"#),
+            Want::Deny(&["PC-1012"]),
+        ),
+        (
+            "runtime",
+            create(r#"{"Runtime":"sketchy"}"#),
+            Want::Deny(&["PC-1013"]),
+        ),
+        (
+            "cgroup parent",
+            create(r#"{"CgroupParent":"/"}"#),
+            Want::Deny(&["PC-1014"]),
+        ),
+        (
+            "syslog driver",
+            create(
+                r#"{"LogConfig":{"Type":"syslog","Config":{"syslog-address":"tcp://127.0.0.1:1"}}}"#,
+            ),
+            Want::Deny(&["PC-1015"]),
+        ),
+        (
+            "json-file driver",
+            create(r#"{"LogConfig":{"Type":"json-file","Config":{}}}"#),
+            Want::Allow,
+        ),
+        (
+            "several violations listed",
+            create(r#"{"Privileged":true,"NetworkMode":"host","Binds":["/:/h"]}"#),
+            Want::Deny(&["PC-1001", "PC-1004", "PC-1008"]),
+        ),
         (
             "proc workdir",
             r#"{"Image":"busybox","WorkingDir":"/proc/self/fd/8","HostConfig":{}}"#.into(),
             Want::Deny(&["PC-1021"]),
         ),
         // disguised JSON
-        ("lower-case key", create(r#"{"privileged":true}"#), Want::Refused("not spelled as the field")),
-        ("upper-case key", create(r#"{"PRIVILEGED":true}"#), Want::Refused("not spelled")),
-        ("unicode folded key", r#"{"Image":"x","HoſtConfig":{"Privileged":true}}"#.into(), Want::Refused("HostConfig")),
-        ("escaped key is canonical", create(r#"{"Privil\u0065ged":true}"#), Want::Deny(&["PC-1001"])),
+        (
+            "lower-case key",
+            create(r#"{"privileged":true}"#),
+            Want::Refused("not spelled as the field"),
+        ),
+        (
+            "upper-case key",
+            create(r#"{"PRIVILEGED":true}"#),
+            Want::Refused("not spelled"),
+        ),
+        (
+            "unicode folded key",
+            r#"{"Image":"x","HoſtConfig":{"Privileged":true}}"#.into(),
+            Want::Refused("HostConfig"),
+        ),
+        (
+            "escaped key is canonical",
+            create(r#"{"Privil\u0065ged":true}"#),
+            Want::Deny(&["PC-1001"]),
+        ),
         (
             "duplicate HostConfig merged by Go",
             r#"{"Image":"x","HostConfig":{"Privileged":true},"HostConfig":{"CapAdd":[]}}"#.into(),
             Want::Refused("duplicate key"),
         ),
-        ("case-variant duplicate", create(r#"{"Privileged":false,"privileged":true}"#), Want::Refused("not spelled")),
-        ("later null does not clear", create(r#"{"PidMode":"host","PidMode":null}"#), Want::Refused("duplicate key")),
-        ("top-level HostConfig field", r#"{"Image":"x","Privileged":true}"#.into(), Want::Refused("unknown field")),
-        ("top-level binds lower case", r#"{"Image":"x","binds":["/:/h"]}"#.into(), Want::Refused("")),
-        ("trailing data", format!("{} {{\"HostConfig\":{{\"Privileged\":true}}}}", create("{}")), Want::Refused("after the JSON value")),
-        ("string bool", create(r#"{"Privileged":"true"}"#), Want::Refused("")),
-        ("float int", create(r#"{"Memory":1.5e9}"#), Want::Refused("")),
+        (
+            "case-variant duplicate",
+            create(r#"{"Privileged":false,"privileged":true}"#),
+            Want::Refused("not spelled"),
+        ),
+        (
+            "later null does not clear",
+            create(r#"{"PidMode":"host","PidMode":null}"#),
+            Want::Refused("duplicate key"),
+        ),
+        (
+            "top-level HostConfig field",
+            r#"{"Image":"x","Privileged":true}"#.into(),
+            Want::Refused("unknown field"),
+        ),
+        (
+            "top-level binds lower case",
+            r#"{"Image":"x","binds":["/:/h"]}"#.into(),
+            Want::Refused(""),
+        ),
+        (
+            "trailing data",
+            format!(
+                "{} {{\"HostConfig\":{{\"Privileged\":true}}}}",
+                create("{}")
+            ),
+            Want::Refused("after the JSON value"),
+        ),
+        (
+            "string bool",
+            create(r#"{"Privileged":"true"}"#),
+            Want::Refused(""),
+        ),
+        (
+            "float int",
+            create(r#"{"Memory":1.5e9}"#),
+            Want::Refused(""),
+        ),
         ("not an object", "[]".into(), Want::Refused("JSON object")),
     ];
     for (name, body, want) in &cases {
-        assert_case(&set, name, Method::POST, "/v1.41/containers/create?name=x", Some(body), &none, want);
+        assert_case(
+            &set,
+            name,
+            Method::POST,
+            "/v1.41/containers/create?name=x",
+            Some(body),
+            &none,
+            want,
+        );
     }
 }
 
@@ -137,52 +390,155 @@ fn effective_state_from_daemon_facts() {
     opts.insert("type".to_string(), "none".to_string());
     opts.insert("o".to_string(), "bind".to_string());
     opts.insert("device".to_string(), "/etc".to_string());
-    facts.volumes.insert("hostetc".into(), Some(VolumeFacts { driver: "local".into(), options: opts }));
-    facts.volumes.insert("plain".into(), Some(VolumeFacts { driver: "local".into(), options: Default::default() }));
+    facts.volumes.insert(
+        "hostetc".into(),
+        Some(VolumeFacts {
+            driver: "local".into(),
+            options: opts,
+        }),
+    );
+    facts.volumes.insert(
+        "plain".into(),
+        Some(VolumeFacts {
+            driver: "local".into(),
+            options: Default::default(),
+        }),
+    );
     facts.containers.insert(
         "binder".into(),
-        Some(ContainerFacts { name: "binder".into(), mounts: vec![("bind".into(), "/etc".into())], ..Default::default() }),
+        Some(ContainerFacts {
+            name: "binder".into(),
+            mounts: vec![("bind".into(), "/etc".into())],
+            ..Default::default()
+        }),
     );
     facts.containers.insert(
         "data".into(),
-        Some(ContainerFacts { name: "data".into(), mounts: vec![("volume".into(), "plain".into())], ..Default::default() }),
+        Some(ContainerFacts {
+            name: "data".into(),
+            mounts: vec![("volume".into(), "plain".into())],
+            ..Default::default()
+        }),
     );
     facts.containers.insert(
         "swarm-data".into(),
-        Some(ContainerFacts { name: "swarm-data".into(), ..Default::default() }),
+        Some(ContainerFacts {
+            name: "swarm-data".into(),
+            ..Default::default()
+        }),
     );
     facts.containers.insert(
         "hostnet".into(),
-        Some(ContainerFacts { name: "hostnet".into(), network_mode: "host".into(), ..Default::default() }),
+        Some(ContainerFacts {
+            name: "hostnet".into(),
+            network_mode: "host".into(),
+            ..Default::default()
+        }),
     );
     facts.containers.insert(
         "friend".into(),
-        Some(ContainerFacts { name: "friend".into(), network_mode: "bridge".into(), ..Default::default() }),
+        Some(ContainerFacts {
+            name: "friend".into(),
+            network_mode: "bridge".into(),
+            ..Default::default()
+        }),
     );
     let cases: Vec<(&str, String, Want)> = vec![
-        ("named volume that is a host bind", create(r#"{"Binds":["hostetc:/data:ro"]}"#), Want::Deny(&["PC-1005"])),
-        ("named plain volume", create(r#"{"Binds":["plain:/data"]}"#), Want::Allow),
-        ("mount of a bind volume by name", create(r#"{"Mounts":[{"Type":"volume","Source":"hostetc","Target":"/d"}]}"#), Want::Deny(&["PC-1005"])),
-        ("volumes-from a host-bind container", create(r#"{"VolumesFrom":["binder"]}"#), Want::Deny(&["PC-1006"])),
-        ("volumes-from a named-volume container", create(r#"{"VolumesFrom":["data:ro"]}"#), Want::Allow),
-        ("volumes-from protected", create(r#"{"VolumesFrom":["swarm-data"]}"#), Want::Deny(&["PC-1006"])),
-        ("net container: host-net container", create(r#"{"NetworkMode":"container:hostnet"}"#), Want::Deny(&["PC-1008"])),
-        ("pid container: protected", create(r#"{"PidMode":"container:swarm-data"}"#), Want::Deny(&["PC-1009"])),
-        ("net container: friend", create(r#"{"NetworkMode":"container:friend"}"#), Want::Allow),
-        ("link to protected", create(r#"{"Links":["/swarm-data:db"]}"#), Want::Deny(&["PC-1009"])),
+        (
+            "named volume that is a host bind",
+            create(r#"{"Binds":["hostetc:/data:ro"]}"#),
+            Want::Deny(&["PC-1005"]),
+        ),
+        (
+            "named plain volume",
+            create(r#"{"Binds":["plain:/data"]}"#),
+            Want::Allow,
+        ),
+        (
+            "mount of a bind volume by name",
+            create(r#"{"Mounts":[{"Type":"volume","Source":"hostetc","Target":"/d"}]}"#),
+            Want::Deny(&["PC-1005"]),
+        ),
+        (
+            "volumes-from a host-bind container",
+            create(r#"{"VolumesFrom":["binder"]}"#),
+            Want::Deny(&["PC-1006"]),
+        ),
+        (
+            "volumes-from a named-volume container",
+            create(r#"{"VolumesFrom":["data:ro"]}"#),
+            Want::Allow,
+        ),
+        (
+            "volumes-from protected",
+            create(r#"{"VolumesFrom":["swarm-data"]}"#),
+            Want::Deny(&["PC-1006"]),
+        ),
+        (
+            "net container: host-net container",
+            create(r#"{"NetworkMode":"container:hostnet"}"#),
+            Want::Deny(&["PC-1008"]),
+        ),
+        (
+            "pid container: protected",
+            create(r#"{"PidMode":"container:swarm-data"}"#),
+            Want::Deny(&["PC-1009"]),
+        ),
+        (
+            "net container: friend",
+            create(r#"{"NetworkMode":"container:friend"}"#),
+            Want::Allow,
+        ),
+        (
+            "link to protected",
+            create(r#"{"Links":["/swarm-data:db"]}"#),
+            Want::Deny(&["PC-1009"]),
+        ),
     ];
     for (name, body, want) in &cases {
-        assert_case(&set, name, Method::POST, "/containers/create", Some(body), &facts, want);
+        assert_case(
+            &set,
+            name,
+            Method::POST,
+            "/containers/create",
+            Some(body),
+            &facts,
+            want,
+        );
     }
     // Protected containers cannot be touched.
     for (m, p, want) in [
-        (Method::DELETE, "/v1.41/containers/swarm-data", Want::Deny(&["PC-1019"])),
-        (Method::POST, "/v1.41/containers/swarm-data/kill", Want::Deny(&["PC-1019"])),
-        (Method::POST, "/v1.41/containers/swarm-data/stop", Want::Deny(&["PC-1019"])),
-        (Method::POST, "/v1.41/containers/swarm-data/attach?stream=1", Want::Deny(&["PC-1019"])),
-        (Method::GET, "/v1.41/containers/swarm-data/archive?path=/", Want::Deny(&["PC-1019"])),
+        (
+            Method::DELETE,
+            "/v1.41/containers/swarm-data",
+            Want::Deny(&["PC-1019"]),
+        ),
+        (
+            Method::POST,
+            "/v1.41/containers/swarm-data/kill",
+            Want::Deny(&["PC-1019"]),
+        ),
+        (
+            Method::POST,
+            "/v1.41/containers/swarm-data/stop",
+            Want::Deny(&["PC-1019"]),
+        ),
+        (
+            Method::POST,
+            "/v1.41/containers/swarm-data/attach?stream=1",
+            Want::Deny(&["PC-1019"]),
+        ),
+        (
+            Method::GET,
+            "/v1.41/containers/swarm-data/archive?path=/",
+            Want::Deny(&["PC-1019"]),
+        ),
         (Method::POST, "/v1.41/containers/friend/kill", Want::Allow),
-        (Method::GET, "/v1.41/containers/swarm-data/json", Want::Allow),
+        (
+            Method::GET,
+            "/v1.41/containers/swarm-data/json",
+            Want::Allow,
+        ),
     ] {
         assert_case(&set, "protected", m, p, None, &facts, &want);
     }
@@ -204,7 +560,9 @@ fn lookups_are_requested_for_unknown_facts() {
         &set,
         Method::POST,
         "/containers/create",
-        Some(&create(r#"{"Binds":["v:/d"],"VolumesFrom":["c1"],"PidMode":"container:c2"}"#)),
+        Some(&create(
+            r#"{"Binds":["v:/d"],"VolumesFrom":["c1"],"PidMode":"container:c2"}"#,
+        )),
         &Facts::default(),
     ) else {
         panic!("refused")
@@ -223,52 +581,185 @@ fn other_endpoints() {
         (Method::GET, "/_ping", None, Want::Allow),
         (Method::GET, "/v1.41/containers/json", None, Want::Allow),
         (Method::GET, "/v01.041/%63ontainers/json", None, Want::Allow),
-        (Method::POST, "/containers/abc/exec", Some(r#"{"Cmd":["id"],"Privileged":true}"#), Want::Deny(&["PC-1018"])),
-        (Method::POST, "/containers/abc/exec", Some(r#"{"Cmd":["id"],"privileged":true}"#), Want::Refused("not spelled")),
-        (Method::POST, "/containers/abc/exec", Some(r#"{"Cmd":["id"],"AttachStdout":true}"#), Want::Allow),
-        (Method::POST, "/volumes/create", Some(r#"{"Name":"v","Driver":"local","DriverOpts":{"type":"none","o":"bind","device":"/etc"}}"#), Want::Deny(&["PC-1005"])),
-        (Method::POST, "/volumes/create", Some(r#"{"Name":"v","driveropts":{"device":"/"}}"#), Want::Refused("not spelled")),
-        (Method::POST, "/volumes/create", Some(r#"{"Name":"v","Driver":"local","DriverOpts":{}}"#), Want::Allow),
-        (Method::POST, "/volumes/create", Some(r#"{"Name":"v","Driver":"evilplugin"}"#), Want::Deny(&["PC-1005"])),
-        (Method::POST, "/networks/create", Some(r#"{"Name":"n","Driver":"macvlan","Options":{"parent":"eth0"}}"#), Want::Deny(&["PC-1022"])),
-        (Method::POST, "/networks/create", Some(r#"{"Name":"n","Driver":"bridge"}"#), Want::Allow),
-        (Method::POST, "/networks/host/connect", Some(r#"{"Container":"abc"}"#), Want::Deny(&["PC-1023"])),
-        (Method::POST, "/build?networkmode=host&t=x", None, Want::Deny(&["PC-1024"])),
-        (Method::POST, "/build?remote=http://127.0.0.1:1/ctx.tar", None, Want::Deny(&["PC-1024"])),
+        (
+            Method::POST,
+            "/containers/abc/exec",
+            Some(r#"{"Cmd":["id"],"Privileged":true}"#),
+            Want::Deny(&["PC-1018"]),
+        ),
+        (
+            Method::POST,
+            "/containers/abc/exec",
+            Some(r#"{"Cmd":["id"],"privileged":true}"#),
+            Want::Refused("not spelled"),
+        ),
+        (
+            Method::POST,
+            "/containers/abc/exec",
+            Some(r#"{"Cmd":["id"],"AttachStdout":true}"#),
+            Want::Allow,
+        ),
+        (
+            Method::POST,
+            "/volumes/create",
+            Some(
+                r#"{"Name":"v","Driver":"local","DriverOpts":{"type":"none","o":"bind","device":"/etc"}}"#,
+            ),
+            Want::Deny(&["PC-1005"]),
+        ),
+        (
+            Method::POST,
+            "/volumes/create",
+            Some(r#"{"Name":"v","driveropts":{"device":"/"}}"#),
+            Want::Refused("not spelled"),
+        ),
+        (
+            Method::POST,
+            "/volumes/create",
+            Some(r#"{"Name":"v","Driver":"local","DriverOpts":{}}"#),
+            Want::Allow,
+        ),
+        (
+            Method::POST,
+            "/volumes/create",
+            Some(r#"{"Name":"v","Driver":"evilplugin"}"#),
+            Want::Deny(&["PC-1005"]),
+        ),
+        (
+            Method::POST,
+            "/networks/create",
+            Some(r#"{"Name":"n","Driver":"macvlan","Options":{"parent":"eth0"}}"#),
+            Want::Deny(&["PC-1022"]),
+        ),
+        (
+            Method::POST,
+            "/networks/create",
+            Some(r#"{"Name":"n","Driver":"bridge"}"#),
+            Want::Allow,
+        ),
+        (
+            Method::POST,
+            "/networks/host/connect",
+            Some(r#"{"Container":"abc"}"#),
+            Want::Deny(&["PC-1023"]),
+        ),
+        (
+            Method::POST,
+            "/build?networkmode=host&t=x",
+            None,
+            Want::Deny(&["PC-1024"]),
+        ),
+        (
+            Method::POST,
+            "/build?remote=http://127.0.0.1:1/ctx.tar",
+            None,
+            Want::Deny(&["PC-1024"]),
+        ),
         (Method::POST, "/build?t=a&t=b", None, Want::Allow),
-        (Method::POST, "/images/create?fromSrc=http://169.254.169.254/&repo=x", None, Want::Deny(&["PC-1025"])),
-        (Method::POST, "/images/create?fromSrc=-&repo=x", None, Want::Allow),
-        (Method::POST, "/images/create?fromImage=busybox&tag=latest", None, Want::Allow),
+        (
+            Method::POST,
+            "/images/create?fromSrc=http://169.254.169.254/&repo=x",
+            None,
+            Want::Deny(&["PC-1025"]),
+        ),
+        (
+            Method::POST,
+            "/images/create?fromSrc=-&repo=x",
+            None,
+            Want::Allow,
+        ),
+        (
+            Method::POST,
+            "/images/create?fromImage=busybox&tag=latest",
+            None,
+            Want::Allow,
+        ),
         (Method::POST, "/session", None, Want::Deny(&["PC-0002"])),
         (Method::POST, "/grpc", None, Want::Deny(&["PC-0002"])),
         (Method::GET, "/swarm", None, Want::Deny(&["PC-0002"])),
-        (Method::POST, "/swarm/init", Some("{}"), Want::Deny(&["PC-0002"])),
-        (Method::POST, "/plugins/pull?remote=x", Some("[]"), Want::Deny(&["PC-0002"])),
-        (Method::POST, "/plugins/x/enable", None, Want::Deny(&["PC-0002"])),
-        (Method::POST, "/nodes/n1/update?version=1", Some("{}"), Want::Deny(&["PC-0002"])),
+        (
+            Method::POST,
+            "/swarm/init",
+            Some("{}"),
+            Want::Deny(&["PC-0002"]),
+        ),
+        (
+            Method::POST,
+            "/plugins/pull?remote=x",
+            Some("[]"),
+            Want::Deny(&["PC-0002"]),
+        ),
+        (
+            Method::POST,
+            "/plugins/x/enable",
+            None,
+            Want::Deny(&["PC-0002"]),
+        ),
+        (
+            Method::POST,
+            "/nodes/n1/update?version=1",
+            Some("{}"),
+            Want::Deny(&["PC-0002"]),
+        ),
         (Method::GET, "/nodes", None, Want::Allow),
-        (Method::GET, "/debug/pprof/heap", None, Want::Deny(&["PC-0001"])),
-        (Method::GET, "/V1.41/containers/json", None, Want::Deny(&["PC-0001"])),
-        (Method::POST, "/containers/x/start", Some(r#"{"Binds":["/:/h"]}"#), Want::Refused("takes no request body")),
-        (Method::GET, "/containers//json", None, Want::Refused("not canonical")),
-        (Method::GET, "/containers/../json", None, Want::Refused("not canonical")),
-        (Method::GET, "/containers/json?a=1;b=2", None, Want::Refused("semicolon")),
+        (
+            Method::GET,
+            "/debug/pprof/heap",
+            None,
+            Want::Deny(&["PC-0001"]),
+        ),
+        (
+            Method::GET,
+            "/V1.41/containers/json",
+            None,
+            Want::Deny(&["PC-0001"]),
+        ),
+        (
+            Method::POST,
+            "/containers/x/start",
+            Some(r#"{"Binds":["/:/h"]}"#),
+            Want::Refused("takes no request body"),
+        ),
+        (
+            Method::GET,
+            "/containers//json",
+            None,
+            Want::Refused("not canonical"),
+        ),
+        (
+            Method::GET,
+            "/containers/../json",
+            None,
+            Want::Refused("not canonical"),
+        ),
+        (
+            Method::GET,
+            "/containers/json?a=1;b=2",
+            None,
+            Want::Refused("semicolon"),
+        ),
         (
             Method::POST,
             "/services/create",
-            Some(r#"{"Name":"s","TaskTemplate":{"ContainerSpec":{"Image":"x","Mounts":[{"Type":"bind","Source":"/","Target":"/host"}]}}}"#),
+            Some(
+                r#"{"Name":"s","TaskTemplate":{"ContainerSpec":{"Image":"x","Mounts":[{"Type":"bind","Source":"/","Target":"/host"}]}}}"#,
+            ),
             Want::Deny(&["PC-1004"]),
         ),
         (
             Method::POST,
             "/services/create",
-            Some(r#"{"Name":"s","TaskTemplate":{"ContainerSpec":{"Image":"x","CapabilityAdd":["ALL"],"Privileges":{"Seccomp":{"Mode":"unconfined"},"AppArmor":{"Mode":"disabled"}}}}}"#),
+            Some(
+                r#"{"Name":"s","TaskTemplate":{"ContainerSpec":{"Image":"x","CapabilityAdd":["ALL"],"Privileges":{"Seccomp":{"Mode":"unconfined"},"AppArmor":{"Mode":"disabled"}}}}}"#,
+            ),
             Want::Deny(&["PC-1002", "PC-1010"]),
         ),
         (
             Method::POST,
             "/services/create",
-            Some(r#"{"Name":"s","TaskTemplate":{"ContainerSpec":{"Image":"x"},"Networks":[{"Target":"host"}]}}"#),
+            Some(
+                r#"{"Name":"s","TaskTemplate":{"ContainerSpec":{"Image":"x"},"Networks":[{"Target":"host"}]}}"#,
+            ),
             Want::Deny(&["PC-1008"]),
         ),
         (
@@ -280,7 +771,9 @@ fn other_endpoints() {
         (
             Method::POST,
             "/services/create",
-            Some(r#"{"Name":"s","TaskTemplate":{"ContainerSpec":{"Image":"x","Mounts":[{"Type":"volume","Source":"v","Target":"/d"}]}}}"#),
+            Some(
+                r#"{"Name":"s","TaskTemplate":{"ContainerSpec":{"Image":"x","Mounts":[{"Type":"volume","Source":"v","Target":"/d"}]}}}"#,
+            ),
             Want::Allow,
         ),
         (
@@ -297,11 +790,27 @@ fn other_endpoints() {
 
 #[test]
 fn audit_mode_allows_but_records() {
-    let p = Policy::from_toml("name = \"audit\"\nmode = \"audit\"\n", Path::new("audit.toml")).unwrap();
+    let p = Policy::from_toml(
+        "name = \"audit\"\nmode = \"audit\"\n",
+        Path::new("audit.toml"),
+    )
+    .unwrap();
     let set = PolicySet::new(vec![p]).unwrap();
-    match run(&set, Method::POST, "/containers/create", Some(&create(r#"{"Privileged":true}"#)), &Facts::default()) {
-        Outcome::Decided { decision: Decision::Allow(v), .. } => {
-            assert_eq!(v.iter().map(|x| x.rule).collect::<Vec<_>>(), vec!["PC-1001"])
+    match run(
+        &set,
+        Method::POST,
+        "/containers/create",
+        Some(&create(r#"{"Privileged":true}"#)),
+        &Facts::default(),
+    ) {
+        Outcome::Decided {
+            decision: Decision::Allow(v),
+            ..
+        } => {
+            assert_eq!(
+                v.iter().map(|x| x.rule).collect::<Vec<_>>(),
+                vec!["PC-1001"]
+            )
         }
         other => panic!("{other:?}"),
     }
@@ -309,21 +818,50 @@ fn audit_mode_allows_but_records() {
 
 #[test]
 fn identities_map_to_policies() {
-    let strict = Policy::from_toml("name = \"strict\"\ndefault = true\n", Path::new("a.toml")).unwrap();
+    let strict =
+        Policy::from_toml("name = \"strict\"\ndefault = true\n", Path::new("a.toml")).unwrap();
     let ops = Policy::from_toml(
         "name = \"ops\"\n[identities]\norganizations = [\"ops\"]\n[containers]\nallow_privileged = true\n",
         Path::new("b.toml"),
     )
     .unwrap();
     let set = PolicySet::new(vec![strict, ops]).unwrap();
-    let alice = Identity { common_name: Some("alice".into()), ..Identity::transport("mtls") };
-    let bob = Identity { common_name: Some("bob".into()), organizations: vec!["ops".into()], ..Identity::transport("mtls") };
+    let alice = Identity {
+        common_name: Some("alice".into()),
+        ..Identity::transport("mtls")
+    };
+    let bob = Identity {
+        common_name: Some("bob".into()),
+        organizations: vec!["ops".into()],
+        ..Identity::transport("mtls")
+    };
     assert_eq!(set.for_identity(&alice).name, "strict");
     assert_eq!(set.for_identity(&bob).name, "ops");
     let body = create(r#"{"Privileged":true}"#);
-    let id = |i: &Identity| check(&set, i, &Method::POST, "/containers/create", Some(body.as_bytes()), &Facts::default());
-    assert!(matches!(id(&alice), Outcome::Decided { decision: Decision::Deny(_), .. }));
-    assert!(matches!(id(&bob), Outcome::Decided { decision: Decision::Allow(_), .. }));
+    let id = |i: &Identity| {
+        check(
+            &set,
+            i,
+            &Method::POST,
+            "/containers/create",
+            Some(body.as_bytes()),
+            &Facts::default(),
+        )
+    };
+    assert!(matches!(
+        id(&alice),
+        Outcome::Decided {
+            decision: Decision::Deny(_),
+            ..
+        }
+    ));
+    assert!(matches!(
+        id(&bob),
+        Outcome::Decided {
+            decision: Decision::Allow(_),
+            ..
+        }
+    ));
 }
 
 #[test]

@@ -220,7 +220,11 @@ mod tests {
         };
         ok("/_ping", None, "/_ping");
         ok("/v1.41/containers/json", Some((1, 41)), "/containers/json");
-        ok("/v01.041/containers/json", Some((1, 41)), "/containers/json");
+        ok(
+            "/v01.041/containers/json",
+            Some((1, 41)),
+            "/containers/json",
+        );
         ok("/%63ontainers/json", None, "/containers/json");
         ok("/containers/X%2Fexec", None, "/containers/X/exec");
         ok(

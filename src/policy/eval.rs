@@ -47,7 +47,10 @@ fn strs<'a>(v: &'a Value, k: &str) -> Vec<&'a str> {
         .unwrap_or_default()
 }
 fn arr<'a>(v: &'a Value, k: &str) -> &'a [Value] {
-    v.get(k).and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[])
+    v.get(k)
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or(&[])
 }
 fn non_empty(v: &Value, k: &str) -> bool {
     match v.get(k) {
@@ -103,7 +106,11 @@ struct Ctx<'a> {
 impl Ctx<'_> {
     fn deny(&mut self, rule: &'static str, message: impl Into<String>) {
         let message = message.into();
-        if !self.out.iter().any(|v| v.rule == rule && v.message == message) {
+        if !self
+            .out
+            .iter()
+            .any(|v| v.rule == rule && v.message == message)
+        {
             self.out.push(Violation { rule, message });
         }
     }
@@ -129,7 +136,11 @@ impl Ctx<'_> {
                     .filter(|k| v.options.contains_key(**k))
                     .map(|k| format!("{k}={}", v.options[*k]))
                     .collect();
-                self.check_volume_driver(&driver, &opts, &format!("{what}: existing volume {name:?}"));
+                self.check_volume_driver(
+                    &driver,
+                    &opts,
+                    &format!("{what}: existing volume {name:?}"),
+                );
             }
         }
     }
@@ -166,7 +177,9 @@ impl Ctx<'_> {
     fn host_path(&mut self, src: &str, what: &str) {
         let c = &self.p.containers;
         let allowed = c.allow_host_binds
-            || c.host_path_allowlist.iter().any(|prefix| under(src, prefix));
+            || c.host_path_allowlist
+                .iter()
+                .any(|prefix| under(src, prefix));
         if !allowed {
             self.deny(r::HOST_BIND, format!("{what} mounts the host path {src:?}"));
         }
@@ -200,7 +213,11 @@ impl Ctx<'_> {
                     let opts: Vec<String> = dc
                         .get("Options")
                         .and_then(Value::as_object)
-                        .map(|o| o.iter().map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or(""))).collect())
+                        .map(|o| {
+                            o.iter()
+                                .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or("")))
+                                .collect()
+                        })
                         .unwrap_or_default();
                     self.check_volume_driver(s(dc, "Name"), &opts, what);
                 }
@@ -211,7 +228,9 @@ impl Ctx<'_> {
             "tmpfs" => {}
             other => self.deny(
                 r::MOUNT_TYPE,
-                format!("{what} has mount type {other:?}; only volume, tmpfs and bind are accepted"),
+                format!(
+                    "{what} has mount type {other:?}; only volume, tmpfs and bind are accepted"
+                ),
             ),
         }
     }
@@ -236,10 +255,15 @@ impl Ctx<'_> {
             return;
         };
         for k in map.keys() {
-            let ok = self.p.containers.sysctls_allowed.iter().any(|a| match a.strip_suffix('*') {
-                Some(prefix) => k.starts_with(prefix),
-                None => a == k,
-            });
+            let ok = self
+                .p
+                .containers
+                .sysctls_allowed
+                .iter()
+                .any(|a| match a.strip_suffix('*') {
+                    Some(prefix) => k.starts_with(prefix),
+                    None => a == k,
+                });
             if !ok {
                 self.deny(r::SYSCTLS, format!("{what} sets sysctl {k}"));
             }
@@ -250,19 +274,35 @@ impl Ctx<'_> {
         if !self.p.image_allowlist.is_empty()
             && !self.p.image_allowlist.iter().any(|re| re.is_match(image))
         {
-            self.deny(r::IMAGE, format!("{what} uses image {image:?}, not in the allowlist"));
+            self.deny(
+                r::IMAGE,
+                format!("{what} uses image {image:?}, not in the allowlist"),
+            );
         }
     }
 
     fn log_driver(&mut self, driver: &str, what: &str) {
-        if !driver.is_empty() && !self.p.containers.log_drivers_allowed.iter().any(|d| d == driver) {
+        if !driver.is_empty()
+            && !self
+                .p
+                .containers
+                .log_drivers_allowed
+                .iter()
+                .any(|d| d == driver)
+        {
             self.deny(r::LOG_DRIVER, format!("{what} uses log driver {driver:?}"));
         }
     }
 
     fn workdir(&mut self, wd: &str, what: &str) {
-        if !self.p.containers.allow_proc_workdir && under(&clean_path(wd), "/proc") && wd.starts_with('/') {
-            self.deny(r::PROC_WORKDIR, format!("{what} sets working directory {wd:?}"));
+        if !self.p.containers.allow_proc_workdir
+            && under(&clean_path(wd), "/proc")
+            && wd.starts_with('/')
+        {
+            self.deny(
+                r::PROC_WORKDIR,
+                format!("{what} sets working directory {wd:?}"),
+            );
         }
     }
 
@@ -270,7 +310,10 @@ impl Ctx<'_> {
     fn namespace(&mut self, field: &str, mode: &str, flag: &str) {
         if mode == "host" {
             if !self.p.containers.allow_host_namespaces {
-                self.deny(r::HOST_NAMESPACE, format!("{flag}=host ({field}) shares the host's namespace"));
+                self.deny(
+                    r::HOST_NAMESPACE,
+                    format!("{flag}=host ({field}) shares the host's namespace"),
+                );
             }
             return;
         }
@@ -281,7 +324,10 @@ impl Ctx<'_> {
                 if self.is_protected(&f) {
                     self.deny(
                         r::PROTECTED_JOIN,
-                        format!("{flag}=container:{target} joins the protected container {:?}", f.name),
+                        format!(
+                            "{flag}=container:{target} joins the protected container {:?}",
+                            f.name
+                        ),
                     );
                 }
                 let target_mode = match field {
@@ -320,14 +366,19 @@ impl Ctx<'_> {
                 }
                 "seccomp" if value == "builtin" => None,
                 "seccomp" => (!c.allow_custom_seccomp).then_some("sets a custom seccomp profile"),
-                "apparmor" => (!c.allow_unconfined_security).then_some("overrides the AppArmor profile"),
+                "apparmor" => {
+                    (!c.allow_unconfined_security).then_some("overrides the AppArmor profile")
+                }
                 "label" | "disable" => {
                     (!c.allow_unconfined_security).then_some("overrides or disables SELinux labels")
                 }
                 _ => Some("is not a security option Portcullis accepts"),
             };
             if let Some(why) = bad {
-                self.deny(r::SECURITY_OPT, format!("{what} --security-opt {opt:?} {why}"));
+                self.deny(
+                    r::SECURITY_OPT,
+                    format!("{what} --security-opt {opt:?} {why}"),
+                );
             }
         }
     }
@@ -379,7 +430,10 @@ impl Ctx<'_> {
         {
             for net in eps.keys() {
                 if net == "host" && !self.p.containers.allow_host_namespaces {
-                    self.deny(r::HOST_NAMESPACE, "the container joins the network \"host\"");
+                    self.deny(
+                        r::HOST_NAMESPACE,
+                        "the container joins the network \"host\"",
+                    );
                 }
             }
         }
@@ -388,7 +442,10 @@ impl Ctx<'_> {
     fn host_config(&mut self, hc: &Value, what: &str) {
         let c = self.p.containers.clone();
         if b(hc, "Privileged") && !c.allow_privileged {
-            self.deny(r::PRIVILEGED, format!("{what} runs privileged (--privileged)"));
+            self.deny(
+                r::PRIVILEGED,
+                format!("{what} runs privileged (--privileged)"),
+            );
         }
         self.caps(&strs(hc, "CapAdd"), &strs(hc, "CapDrop"), what);
         for spec in strs(hc, "Binds") {
@@ -424,12 +481,17 @@ impl Ctx<'_> {
             if let Some(Some(f)) = self.container(&name) {
                 let f = f.clone();
                 if self.is_protected(&f) {
-                    self.deny(r::VOLUMES_FROM, format!("--volumes-from {name} is a protected container"));
+                    self.deny(
+                        r::VOLUMES_FROM,
+                        format!("--volumes-from {name} is a protected container"),
+                    );
                 }
                 let before = self.out.len();
                 for (ty, src) in &f.mounts {
                     match ty.as_str() {
-                        "bind" => self.host_path(&clean_path(src), &format!("--volumes-from {name}")),
+                        "bind" => {
+                            self.host_path(&clean_path(src), &format!("--volumes-from {name}"))
+                        }
                         "volume" => self.volume_checked(src, &format!("--volumes-from {name}")),
                         _ => {}
                     }
@@ -445,7 +507,10 @@ impl Ctx<'_> {
                 self.deny(r::DEVICES, format!("{what} maps host devices (--device)"));
             }
             if non_empty(hc, "DeviceCgroupRules") {
-                self.deny(r::DEVICES, format!("{what} adds device cgroup rules (--device-cgroup-rule)"));
+                self.deny(
+                    r::DEVICES,
+                    format!("{what} adds device cgroup rules (--device-cgroup-rule)"),
+                );
             }
             if non_empty(hc, "DeviceRequests") {
                 self.deny(r::DEVICES, format!("{what} requests devices (--gpus)"));
@@ -481,11 +546,19 @@ impl Ctx<'_> {
             self.log_driver(s(lc, "Type"), what);
         }
         for link in strs(hc, "Links") {
-            let name = link.split(':').next().unwrap_or("").trim_start_matches('/').to_string();
+            let name = link
+                .split(':')
+                .next()
+                .unwrap_or("")
+                .trim_start_matches('/')
+                .to_string();
             if let Some(Some(f)) = self.container(&name) {
                 let f = f.clone();
                 if self.is_protected(&f) {
-                    self.deny(r::PROTECTED_JOIN, format!("--link {name} reads the protected container's environment"));
+                    self.deny(
+                        r::PROTECTED_JOIN,
+                        format!("--link {name} reads the protected container's environment"),
+                    );
                 }
             }
         }
@@ -505,7 +578,10 @@ impl Ctx<'_> {
         let nets = arr(tt, "Networks").iter().chain(arr(spec, "Networks"));
         for n in nets {
             if s(n, "Target") == "host" && !self.p.containers.allow_host_namespaces {
-                self.deny(r::HOST_NAMESPACE, "the service attaches to the network \"host\"");
+                self.deny(
+                    r::HOST_NAMESPACE,
+                    "the service attaches to the network \"host\"",
+                );
             }
         }
         let cs = tt.get("ContainerSpec").unwrap_or(&empty);
@@ -514,7 +590,11 @@ impl Ctx<'_> {
         for (n, m) in arr(cs, "Mounts").iter().enumerate() {
             self.mount(m, &format!("service mount #{} ({})", n + 1, s(m, "Type")));
         }
-        self.caps(&strs(cs, "CapabilityAdd"), &strs(cs, "CapabilityDrop"), what);
+        self.caps(
+            &strs(cs, "CapabilityAdd"),
+            &strs(cs, "CapabilityDrop"),
+            what,
+        );
         self.sysctls(cs.get("Sysctls"), what);
         let c = &self.p.containers;
         if let Some(pr) = cs.get("Privileges") {
@@ -537,7 +617,10 @@ impl Ctx<'_> {
                 }
             }
             if !bad.is_empty() && !c.allow_unconfined_security {
-                self.deny(r::SECURITY_OPT, format!("the service overrides {}", bad.join(", ")));
+                self.deny(
+                    r::SECURITY_OPT,
+                    format!("the service overrides {}", bad.join(", ")),
+                );
             }
         }
         if let Some(limits) = tt.get("Resources").and_then(|r| r.get("Limits")) {
@@ -570,7 +653,11 @@ impl Policy {
         if op == OpKind::Unknown {
             cx.deny(
                 r::UNKNOWN_ENDPOINT,
-                format!("{} {} is not a Docker API endpoint Portcullis knows", req.method, req.op.target.as_deref().unwrap_or("this path")),
+                format!(
+                    "{} {} is not a Docker API endpoint Portcullis knows",
+                    req.method,
+                    req.op.target.as_deref().unwrap_or("this path")
+                ),
             );
             return (cx.out, cx.need);
         }
@@ -603,7 +690,10 @@ impl Policy {
             OpKind::ExecCreate => {
                 if let Some(b) = body {
                     if super::eval::b(b, "Privileged") && !self.containers.allow_exec_privileged {
-                        cx.deny(r::EXEC_PRIVILEGED, "docker exec --privileged gives the process every capability");
+                        cx.deny(
+                            r::EXEC_PRIVILEGED,
+                            "docker exec --privileged gives the process every capability",
+                        );
                     }
                     cx.workdir(s(b, "WorkingDir"), "the exec");
                 }
@@ -626,14 +716,21 @@ impl Policy {
             }
             OpKind::ServiceCreate | OpKind::ServiceUpdate => match body {
                 Some(b) => cx.service(b),
-                None => cx.deny(r::BODY_UNREADABLE, "service create/update needs a JSON body"),
+                None => cx.deny(
+                    r::BODY_UNREADABLE,
+                    "service create/update needs a JSON body",
+                ),
             },
             OpKind::VolumeCreate => {
                 if let Some(b) = body {
                     let opts: Vec<String> = b
                         .get("DriverOpts")
                         .and_then(Value::as_object)
-                        .map(|o| o.iter().map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or(""))).collect())
+                        .map(|o| {
+                            o.iter()
+                                .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or("")))
+                                .collect()
+                        })
                         .unwrap_or_default();
                     cx.check_volume_driver(s(b, "Driver"), &opts, "the volume");
                 }
@@ -645,7 +742,10 @@ impl Policy {
                         d => d,
                     };
                     if !self.networks.drivers_allowed.iter().any(|d| d == driver) {
-                        cx.deny(r::NETWORK_DRIVER, format!("network driver {driver:?} is not allowed"));
+                        cx.deny(
+                            r::NETWORK_DRIVER,
+                            format!("network driver {driver:?} is not allowed"),
+                        );
                     }
                     if non_empty(b, "Options") && !self.networks.allow_driver_options {
                         cx.deny(r::NETWORK_DRIVER, "network driver options are not allowed");
@@ -654,13 +754,21 @@ impl Policy {
                         cx.deny(r::NETWORK_DRIVER, "ingress networks are not allowed");
                     }
                     if non_empty(b, "ConfigFrom") && !self.networks.allow_driver_options {
-                        cx.deny(r::NETWORK_DRIVER, "networks configured from another network (ConfigFrom) are not allowed");
+                        cx.deny(
+                            r::NETWORK_DRIVER,
+                            "networks configured from another network (ConfigFrom) are not allowed",
+                        );
                     }
                 }
             }
             OpKind::NetworkConnect => {
-                if req.op.target.as_deref() == Some("host") && !self.containers.allow_host_namespaces {
-                    cx.deny(r::NETWORK_HOST, "connecting to the network \"host\" is not allowed");
+                if req.op.target.as_deref() == Some("host")
+                    && !self.containers.allow_host_namespaces
+                {
+                    cx.deny(
+                        r::NETWORK_HOST,
+                        "connecting to the network \"host\" is not allowed",
+                    );
                 }
                 if let Some(c) = body.map(|b| s(b, "Container")).filter(|c| !c.is_empty()) {
                     cx.protected_target(c, "NetworkConnect");
@@ -673,15 +781,27 @@ impl Policy {
             }
             OpKind::Build => {
                 let nm = q.get("networkmode").unwrap_or("");
-                if (nm == "host" || nm.starts_with("container:")) && !self.build.allow_host_network {
-                    cx.deny(r::BUILD, format!("build with --network={nm} is not allowed"));
+                if (nm == "host" || nm.starts_with("container:")) && !self.build.allow_host_network
+                {
+                    cx.deny(
+                        r::BUILD,
+                        format!("build with --network={nm} is not allowed"),
+                    );
                 }
                 let remote = q.get("remote").unwrap_or("");
                 if !remote.is_empty() && !self.build.allow_remote {
-                    cx.deny(r::BUILD, format!("the daemon would fetch the build context {remote:?}"));
+                    cx.deny(
+                        r::BUILD,
+                        format!("the daemon would fetch the build context {remote:?}"),
+                    );
                 }
-                if !q.get("cgroupparent").unwrap_or("").is_empty() && !self.containers.allow_cgroup_parent {
-                    cx.deny(r::CGROUP_PARENT, "build with --cgroup-parent is not allowed");
+                if !q.get("cgroupparent").unwrap_or("").is_empty()
+                    && !self.containers.allow_cgroup_parent
+                {
+                    cx.deny(
+                        r::CGROUP_PARENT,
+                        "build with --cgroup-parent is not allowed",
+                    );
                 }
             }
             OpKind::ImageCreate => {

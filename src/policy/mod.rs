@@ -3,8 +3,8 @@
 //! the proxy asks [`Policy::lookups`] what to fetch, then calls [`Policy::decide`].
 
 mod eval;
-pub mod pipeline;
 pub mod model;
+pub mod pipeline;
 pub mod rules;
 
 use std::collections::HashMap;
@@ -173,7 +173,9 @@ impl PolicySet {
                 message: "no policy loaded".into(),
             }]);
         }
-        let defaults: Vec<usize> = (0..policies.len()).filter(|&i| policies[i].default).collect();
+        let defaults: Vec<usize> = (0..policies.len())
+            .filter(|&i| policies[i].default)
+            .collect();
         let default_index = match (policies.len(), defaults.as_slice()) {
             (1, _) => 0,
             (_, [one]) => *one,

@@ -270,7 +270,10 @@ impl Policy {
             out
         };
         let deny_ops = ops(&raw.endpoints.deny_operations, "endpoints.deny_operations");
-        let allow_ops = ops(&raw.endpoints.allow_operations, "endpoints.allow_operations");
+        let allow_ops = ops(
+            &raw.endpoints.allow_operations,
+            "endpoints.allow_operations",
+        );
         let mut regexes = |list: &[String], key: &str| {
             let mut out = Vec::new();
             for (i, r) in list.iter().enumerate() {
@@ -281,7 +284,10 @@ impl Policy {
             }
             out
         };
-        let image_allowlist = regexes(&raw.containers.image_allowlist, "containers.image_allowlist");
+        let image_allowlist = regexes(
+            &raw.containers.image_allowlist,
+            "containers.image_allowlist",
+        );
         let protected_names = regexes(&raw.protected.name_patterns, "protected.name_patterns");
         for (i, p) in raw.containers.host_path_allowlist.iter().enumerate() {
             if !p.starts_with('/') {
@@ -298,12 +304,17 @@ impl Policy {
         let mut cap_add_allowed = BTreeSet::new();
         for c in &raw.containers.cap_add_allowed {
             if c.is_empty() || !c.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
-                errors.push(err(format!("containers.cap_add_allowed: invalid capability {c:?}")));
+                errors.push(err(format!(
+                    "containers.cap_add_allowed: invalid capability {c:?}"
+                )));
             }
             cap_add_allowed.insert(normalise_cap(c));
         }
         for (key, v) in [
-            ("containers.max_memory_bytes", raw.containers.max_memory_bytes),
+            (
+                "containers.max_memory_bytes",
+                raw.containers.max_memory_bytes,
+            ),
             ("containers.max_nano_cpus", raw.containers.max_nano_cpus),
             ("containers.max_pids", raw.containers.max_pids),
         ] {
@@ -363,7 +374,10 @@ pub fn under(path: &str, prefix: &str) -> bool {
     if prefix.is_empty() {
         return true;
     }
-    path == prefix || path.strip_prefix(prefix).is_some_and(|r| r.starts_with('/'))
+    path == prefix
+        || path
+            .strip_prefix(prefix)
+            .is_some_and(|r| r.starts_with('/'))
 }
 
 #[cfg(test)]
@@ -402,7 +416,11 @@ mod tests {
             max_pids = -1
         "#;
         let errs = Policy::from_toml(text, Path::new("p.toml")).unwrap_err();
-        let all = errs.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n");
+        let all = errs
+            .iter()
+            .map(|e| e.to_string())
+            .collect::<Vec<_>>()
+            .join("\n");
         for needle in [
             "unknown group \"plugins\"",
             "unknown operation \"ContainerCreat\"",
@@ -418,9 +436,15 @@ mod tests {
 
     #[test]
     fn unknown_keys_are_refused_with_position() {
-        let errs = Policy::from_toml("name = \"x\"\n[containers]\nallow_privilegd = true\n", Path::new("p.toml"))
-            .unwrap_err();
+        let errs = Policy::from_toml(
+            "name = \"x\"\n[containers]\nallow_privilegd = true\n",
+            Path::new("p.toml"),
+        )
+        .unwrap_err();
         let msg = errs[0].to_string();
-        assert!(msg.contains("allow_privilegd") && msg.contains("line 3"), "{msg}");
+        assert!(
+            msg.contains("allow_privilegd") && msg.contains("line 3"),
+            "{msg}"
+        );
     }
 }

@@ -53,7 +53,14 @@ impl RequestLog {
     pub fn record_decision(&mut self, d: &Decision, mode: &'static str) {
         let (decision, violations) = match d {
             Decision::Allow(v) if v.is_empty() => ("allow", v),
-            Decision::Allow(v) => (if mode == "audit" { "audit-deny" } else { "allow" }, v),
+            Decision::Allow(v) => (
+                if mode == "audit" {
+                    "audit-deny"
+                } else {
+                    "allow"
+                },
+                v,
+            ),
             Decision::Deny(v) => ("deny", v),
         };
         self.decision = decision;

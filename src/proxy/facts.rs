@@ -22,10 +22,7 @@ pub async fn gather(
 ) -> Result<Facts, ProxyError> {
     let mut facts = Facts::default();
     for _ in 0..MAX_ROUNDS {
-        let wanted: Vec<Lookup> = ask(&facts)
-            .into_iter()
-            .filter(|l| !facts.has(l))
-            .collect();
+        let wanted: Vec<Lookup> = ask(&facts).into_iter().filter(|l| !facts.has(l)).collect();
         if wanted.is_empty() {
             break;
         }
@@ -53,7 +50,10 @@ fn enc(name: &str) -> String {
     percent_encoding::utf8_percent_encode(name, percent_encoding::NON_ALPHANUMERIC).to_string()
 }
 
-async fn inspect(state: &Arc<ProxyState>, path: &str) -> Result<Option<serde_json::Value>, ProxyError> {
+async fn inspect(
+    state: &Arc<ProxyState>,
+    path: &str,
+) -> Result<Option<serde_json::Value>, ProxyError> {
     let uri = Uri::builder()
         .scheme("http")
         .authority(UPSTREAM_AUTHORITY)
@@ -64,11 +64,9 @@ async fn inspect(state: &Arc<ProxyState>, path: &str) -> Result<Option<serde_jso
         .header(http::header::HOST, UPSTREAM_AUTHORITY)
         .body(empty_body())
         .map_err(|e| ProxyError::BadRequest(e.to_string()))?;
-    let resp = state
-        .client
-        .request(req)
-        .await
-        .map_err(|e| ProxyError::UpstreamUnreachable(format!("cannot reach the Docker daemon: {e}")))?;
+    let resp = state.client.request(req).await.map_err(|e| {
+        ProxyError::UpstreamUnreachable(format!("cannot reach the Docker daemon: {e}"))
+    })?;
     let status = resp.status();
     let body = Limited::new(resp.into_body(), 8 << 20)
         .collect()

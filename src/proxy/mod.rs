@@ -22,10 +22,10 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use serde_json::Value;
 
+use crate::docker::json;
 use crate::docker::path::{canonicalise, ApiVersion};
 use crate::docker::query::Query;
 use crate::docker::route::{classify, BodyKind, OpKind};
-use crate::docker::json;
 use crate::error::ProxyError;
 use crate::policy::{Decision, PolicySet, RequestView};
 use crate::tls::Identity;
@@ -215,7 +215,9 @@ async fn read_bounded(body: Incoming, cap: usize) -> Result<Bytes, ProxyError> {
     match Limited::new(body, cap).collect().await {
         Ok(c) => Ok(c.to_bytes()),
         Err(e) => {
-            if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() {
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some()
+            {
                 Err(ProxyError::PayloadTooLarge(format!(
                     "request body is larger than the {cap} bytes Portcullis inspects"
                 )))
@@ -280,7 +282,8 @@ async fn process(
     log: &mut RequestLog,
 ) -> Result<Response<ProxyBody>, ProxyError> {
     check_framing(&req)?;
-    let canonical = canonicalise(req.uri().path()).map_err(|e| ProxyError::BadRequest(e.to_string()))?;
+    let canonical =
+        canonicalise(req.uri().path()).map_err(|e| ProxyError::BadRequest(e.to_string()))?;
     if let Some(v) = canonical.version {
         if v < state.limits.min_api {
             return Err(ProxyError::BadRequest(format!(

@@ -136,7 +136,9 @@ impl Connector {
     pub async fn connect(&self) -> io::Result<UpstreamStream> {
         let dial = async {
             match &*self.addr {
-                UpstreamAddr::Unix(path) => UnixStream::connect(path).await.map(UpstreamStream::Unix),
+                UpstreamAddr::Unix(path) => {
+                    UnixStream::connect(path).await.map(UpstreamStream::Unix)
+                }
                 UpstreamAddr::Tcp(addr) => {
                     let s = TcpStream::connect(addr).await?;
                     s.set_nodelay(true)?;

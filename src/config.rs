@@ -39,7 +39,13 @@ pub struct FileConfig {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum UpstreamUrl {
     Unix(PathBuf),
-    Tcp { host: String, port: u16 },
+    /// `tcp://` (TLS when an upstream CA or client certificate is given) or
+    /// `https://` (always TLS).
+    Tcp {
+        host: String,
+        port: u16,
+        tls: bool,
+    },
 }
 
 impl UpstreamUrl {
@@ -50,10 +56,15 @@ impl UpstreamUrl {
             }
             return Ok(UpstreamUrl::Unix(PathBuf::from(p)));
         }
-        let rest = s
-            .strip_prefix("tcp://")
-            .or_else(|| s.strip_prefix("https://"))
-            .ok_or_else(|| format!("upstream {s:?}: expected unix://, tcp:// or https://"))?;
+        let (rest, tls) = match (s.strip_prefix("tcp://"), s.strip_prefix("https://")) {
+            (Some(r), _) => (r, false),
+            (_, Some(r)) => (r, true),
+            _ => {
+                return Err(format!(
+                    "upstream {s:?}: expected unix://, tcp:// or https://"
+                ))
+            }
+        };
         let (host, port) = rest
             .rsplit_once(':')
             .ok_or_else(|| format!("upstream {s:?}: expected HOST:PORT"))?;
@@ -67,7 +78,7 @@ impl UpstreamUrl {
         if host.is_empty() {
             return Err(format!("upstream {s:?}: missing host"));
         }
-        Ok(UpstreamUrl::Tcp { host, port })
+        Ok(UpstreamUrl::Tcp { host, port, tls })
     }
 }
 
@@ -161,6 +172,11 @@ impl FileConfig {
         }
         if insecure && self.tls_cert.is_some() {
             errors.push("--insecure-no-tls contradicts --tls-cert".into());
+        }
+        if let Some(UpstreamUrl::Tcp { tls: true, .. }) = &upstream {
+            if self.upstream_tls_ca.is_none() {
+                errors.push("an https:// upstream needs --upstream-tls-ca".into());
+            }
         }
         if self.tls_client_ca.is_some() && self.tls_cert.is_none() {
             errors.push("--tls-client-ca needs --tls-cert and --tls-key".into());

@@ -486,9 +486,9 @@ fn serve(args: ServeArgs) -> ExitCode {
 
     let upstream = match &cfg.upstream {
         UpstreamUrl::Unix(p) => upstream::UpstreamAddr::Unix(p.clone()),
-        UpstreamUrl::Tcp { host, port } => {
+        UpstreamUrl::Tcp { host, port, tls } => {
             let addr = format!("{host}:{port}");
-            if cfg.upstream_tls_ca.is_some() || cfg.upstream_tls_cert.is_some() {
+            if *tls || cfg.upstream_tls_ca.is_some() || cfg.upstream_tls_cert.is_some() {
                 let config = match tls::client_config(
                     cfg.upstream_tls_ca.as_deref(),
                     cfg.upstream_tls_cert.as_deref(),

@@ -475,7 +475,7 @@ impl Ctx<'_> {
         }
         for spec in strs(hc, "VolumesFrom") {
             let name = spec.split(':').next().unwrap_or("").to_string();
-            if c.volumes_from_allowed.iter().any(|a| *a == name) {
+            if c.volumes_from_allowed.contains(&name) {
                 continue;
             }
             if let Some(Some(f)) = self.container(&name) {

@@ -85,7 +85,7 @@ impl RequestLog {
         if let Some(err) = &self.error {
             tracing::info!(
                 identity = %self.identity, remote = %self.remote, method = %self.method,
-                path = %self.path, op = self.op, policy = %self.policy, decision = self.decision,
+                path = %self.path, op = %self.op, policy = %self.policy, decision = %self.decision,
                 rules = %rules, status = self.status, bytes_in = self.bytes_in,
                 bytes_out = self.bytes_out, duration_ms = format_args!("{ms:.2}"),
                 error = %err, "request"
@@ -93,7 +93,7 @@ impl RequestLog {
         } else {
             tracing::info!(
                 identity = %self.identity, remote = %self.remote, method = %self.method,
-                path = %self.path, op = self.op, policy = %self.policy, decision = self.decision,
+                path = %self.path, op = %self.op, policy = %self.policy, decision = %self.decision,
                 rules = %rules, status = self.status, bytes_in = self.bytes_in,
                 bytes_out = self.bytes_out, duration_ms = format_args!("{ms:.2}"), "request"
             );

@@ -1,0 +1,416 @@
+//! End-to-end policy tests: the real docker CLI, docker-compose, curl and the Python
+//! Docker SDK through Portcullis (default policy, mutual TLS) to a private dockerd.
+//! Every denied form must fail with its rule id and leave nothing on the daemon
+//! (checked through the daemon's own socket); the allowed forms must work.
+
+mod support;
+
+use std::fs;
+use std::path::Path;
+use std::process::Command;
+
+use support::*;
+
+fn default_policy() -> &'static Path {
+    Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/policies/default.toml"
+    ))
+}
+
+/// Assert a docker command was denied with `rule` in its error output.
+fn assert_denied(out: &std::process::Output, rule: &str, what: &str) {
+    assert!(
+        !out.status.success(),
+        "{what}: expected a denial, got success\n{}",
+        show(out)
+    );
+    let err = stderr_of(out);
+    assert!(
+        err.contains(&format!("Error response from daemon: {rule}")) || err.contains(rule),
+        "{what}: expected {rule} in stderr\n{}",
+        show(out)
+    );
+}
+
+/// The daemon has no container with this exact name.
+fn assert_no_container(d: &DockerDaemon, name: &str) {
+    let out = d.direct(&["ps", "-aq", "--filter", &format!("name=^/{name}$")]);
+    assert_ok(&out, "docker ps direct");
+    assert!(
+        stdout_of(&out).trim().is_empty(),
+        "container {name} exists on the daemon"
+    );
+}
+
+fn curl_via(client: &Path, args: &[&str]) -> std::process::Output {
+    let mut cmd = Command::new("curl");
+    cmd.args(["-sS", "--max-time", "30", "--cacert"])
+        .arg(client.join("ca.pem"))
+        .arg("--cert")
+        .arg(client.join("cert.pem"))
+        .arg("--key")
+        .arg(client.join("key.pem"))
+        .args(["-w", "\n%{http_code}"])
+        .args(args);
+    run_command(cmd, Input::Null, COMMAND_TIMEOUT)
+}
+
+#[test]
+fn policy_through_portcullis() {
+    if !require_daemon() {
+        return;
+    }
+    let d = DockerDaemon::start();
+    let work = tempfile::Builder::new()
+        .prefix("pce")
+        .tempdir_in("/tmp")
+        .unwrap();
+    let certs = TestCerts::generate(&work.path().join("certs"), "alice");
+    let proxy = Proxy::start(d.socket(), &certs, Some(default_policy()), &[]);
+    let c = certs.client_dir.clone();
+    let docker = |args: &[&str]| docker_via(&proxy, &c, args, None);
+    let mut cases = Cases::new();
+
+    // Denied `docker run` forms: (name, extra args, rule).
+    let denied_runs: &[(&str, &[&str], &str)] = &[
+        ("privileged", &["--privileged"], "PC-1001"),
+        ("cap-add", &["--cap-add", "SYS_ADMIN"], "PC-1002"),
+        ("cap-drop", &["--cap-drop", "ALL"], "PC-1003"),
+        ("bind-root", &["-v", "/:/host"], "PC-1004"),
+        ("mount-bind", &["--mount", "type=bind,src=/etc,dst=/hostetc"], "PC-1004"),
+        (
+            "mount-volume-opts",
+            &["--mount", "type=volume,src=inlinebind,dst=/d,volume-driver=local,volume-opt=type=none,volume-opt=o=bind,volume-opt=device=/etc"],
+            "PC-1005",
+        ),
+        ("net-host", &["--net=host"], "PC-1008"),
+        ("pid-host", &["--pid=host"], "PC-1008"),
+        ("ipc-host", &["--ipc=host"], "PC-1008"),
+        ("device", &["--device", "/dev/null:/dev/xnull"], "PC-1007"),
+        ("seccomp-unconfined", &["--security-opt", "seccomp=unconfined"], "PC-1010"),
+        ("apparmor-unconfined", &["--security-opt", "apparmor=unconfined"], "PC-1010"),
+        ("systempaths", &["--security-opt", "systempaths=unconfined"], "PC-1011"),
+        ("syslog-driver", &["--log-driver", "syslog", "--log-opt", "syslog-address=tcp://127.0.0.1:1"], "PC-1015"),
+    ];
+    for (name, extra, rule) in denied_runs {
+        cases.run(&format!("deny run {name} ({rule})"), || {
+            let cname = format!("denied-{name}");
+            let mut args = vec!["run", "--rm", "--name", cname.as_str()];
+            args.extend_from_slice(extra);
+            args.extend_from_slice(&[TEST_IMAGE, "true"]);
+            assert_denied(&docker(&args), rule, name);
+            assert_no_container(&d, &cname);
+        });
+    }
+
+    cases.run("deny volume create with bind options (PC-1005)", || {
+        let out = docker(&[
+            "volume",
+            "create",
+            "--opt",
+            "type=none",
+            "--opt",
+            "o=bind",
+            "--opt",
+            "device=/etc",
+            "hostetc-denied",
+        ]);
+        assert_denied(&out, "PC-1005", "volume create");
+        let ls = d.direct_ok(&["volume", "ls", "-q"]);
+        assert!(
+            !ls.lines().any(|l| l == "hostetc-denied"),
+            "volume was created: {ls}"
+        );
+    });
+
+    cases.run(
+        "deny existing named volume that is a host bind (PC-1005)",
+        || {
+            // The operator (or another route) created it; the tenant names it innocently.
+            d.direct_ok(&[
+                "volume",
+                "create",
+                "--opt",
+                "type=none",
+                "--opt",
+                "o=bind",
+                "--opt",
+                "device=/etc",
+                "probe-hostetc",
+            ]);
+            let out = docker(&[
+                "run",
+                "--rm",
+                "--name",
+                "denied-probe",
+                "-v",
+                "probe-hostetc:/data:ro",
+                TEST_IMAGE,
+                "cat",
+                "/data/hostname",
+            ]);
+            assert_denied(&out, "PC-1005", "named bind volume");
+            assert_no_container(&d, "denied-probe");
+            d.direct_ok(&["volume", "rm", "probe-hostetc"]);
+        },
+    );
+
+    cases.run("deny exec --privileged (PC-1018)", || {
+        assert_ok(
+            &docker(&["run", "-d", "--name", "execbox", TEST_IMAGE, "sleep", "300"]),
+            "run execbox",
+        );
+        let out = docker(&["exec", "--privileged", "execbox", "id"]);
+        assert_denied(&out, "PC-1018", "exec --privileged");
+        let ok = docker(&["exec", "execbox", "echo", "plain-exec"]);
+        assert_ok(&ok, "plain exec");
+        assert_eq!(stdout_of(&ok).trim(), "plain-exec");
+        let _ = d.direct(&["rm", "-f", "execbox"]);
+    });
+
+    cases.run("protected containers (PC-1019, PC-1009, PC-1006)", || {
+        d.direct_ok(&[
+            "run",
+            "-d",
+            "--name",
+            "swarm-data",
+            "-v",
+            "certs:/certs",
+            TEST_IMAGE,
+            "sleep",
+            "300",
+        ]);
+        assert_denied(
+            &docker(&["rm", "-f", "swarm-data"]),
+            "PC-1019",
+            "rm protected",
+        );
+        assert_denied(
+            &docker(&["exec", "swarm-data", "id"]),
+            "PC-1019",
+            "exec protected",
+        );
+        assert_denied(
+            &docker(&["kill", "swarm-data"]),
+            "PC-1019",
+            "kill protected",
+        );
+        let out = docker(&[
+            "run",
+            "--rm",
+            "--name",
+            "joiner",
+            "--pid",
+            "container:swarm-data",
+            TEST_IMAGE,
+            "true",
+        ]);
+        assert_denied(&out, "PC-1009", "join protected pid ns");
+        let out = docker(&[
+            "run",
+            "--rm",
+            "--name",
+            "joiner",
+            "--volumes-from",
+            "swarm-data",
+            TEST_IMAGE,
+            "true",
+        ]);
+        assert_denied(&out, "PC-1006", "volumes-from protected");
+        assert_no_container(&d, "joiner");
+        // Reads are fine, and the container is still there.
+        assert_ok(&docker(&["inspect", "swarm-data"]), "inspect protected");
+        let _ = d.direct(&["rm", "-f", "swarm-data"]);
+    });
+
+    cases.run(
+        "allowed: named volume, volumes-from, tmpfs, user network, published port",
+        || {
+            assert_ok(&docker(&["volume", "create", "tenantvol"]), "volume create");
+            assert_ok(
+                &docker(&["network", "create", "tenantnet"]),
+                "network create",
+            );
+            let out = docker(&[
+                "run",
+                "--name",
+                "datasrc",
+                "-v",
+                "tenantvol:/data",
+                TEST_IMAGE,
+                "sh",
+                "-c",
+                "echo shared > /data/f",
+            ]);
+            assert_ok(&out, "write into named volume");
+            let out = docker(&[
+                "run",
+                "--rm",
+                "--volumes-from",
+                "datasrc",
+                "--tmpfs",
+                "/scratch",
+                "--network",
+                "tenantnet",
+                "-p",
+                "127.0.0.1::80",
+                TEST_IMAGE,
+                "sh",
+                "-c",
+                "cat /data/f && echo t > /scratch/t && cat /scratch/t",
+            ]);
+            assert_ok(&out, "volumes-from + tmpfs + network + port");
+            assert_eq!(
+                stdout_of(&out).split_whitespace().collect::<Vec<_>>(),
+                vec!["shared", "t"]
+            );
+            let _ = d.direct(&["rm", "-f", "datasrc"]);
+            assert_ok(&docker(&["network", "rm", "tenantnet"]), "network rm");
+            assert_ok(&docker(&["volume", "rm", "tenantvol"]), "volume rm");
+        },
+    );
+
+    cases.run(
+        "volumes-from a container with a host bind is denied (PC-1006)",
+        || {
+            d.direct_ok(&[
+                "run",
+                "-d",
+                "--name",
+                "hostbinder",
+                "-v",
+                "/etc:/hostetc:ro",
+                TEST_IMAGE,
+                "sleep",
+                "300",
+            ]);
+            let out = docker(&[
+                "run",
+                "--rm",
+                "--name",
+                "thief",
+                "--volumes-from",
+                "hostbinder",
+                TEST_IMAGE,
+                "cat",
+                "/hostetc/hostname",
+            ]);
+            assert_denied(&out, "PC-1006", "volumes-from host bind");
+            assert_no_container(&d, "thief");
+            let _ = d.direct(&["rm", "-f", "hostbinder"]);
+        },
+    );
+
+    cases.run("disguised JSON is refused and creates nothing (curl)", || {
+        let url = format!("https://localhost:{}/v1.41/containers/create?name=disguised", proxy.addr.rsplit(':').next().unwrap());
+        for body in [
+            r#"{"Image":"portcullis-test:latest","HostConfig":{"privileged":true}}"#,
+            r#"{"Image":"portcullis-test:latest","HoſtConfig":{"Privileged":true}}"#,
+            r#"{"Image":"portcullis-test:latest","Privileged":true}"#,
+            r#"{"Image":"portcullis-test:latest","HostConfig":{"Privileged":true},"HostConfig":{}}"#,
+            r#"{"Image":"portcullis-test:latest","HostConfig":{}} {"HostConfig":{"Privileged":true}}"#,
+        ] {
+            let out = curl_via(&c, &["-X", "POST", "-H", "Content-Type: application/json", "--data-binary", body, &url]);
+            let text = stdout_of(&out);
+            let code = text.lines().last().unwrap_or("");
+            assert!(code == "400" || code == "403", "{body} -> {text}");
+            assert!(text.contains("\"message\""), "{text}");
+            assert_no_container(&d, "disguised");
+        }
+        // Smuggling through the raw socket path: percent-encoded route, legacy version.
+        let base = url.split("/v1.41").next().unwrap().to_string();
+        let out = curl_via(&c, &["-X", "POST", "-H", "Content-Type: application/json", "--data-binary", r#"{"Binds":["/:/h"]}"#, &format!("{base}/v1.23/containers/x/start")]);
+        assert!(stdout_of(&out).ends_with("400"), "{}", show(&out));
+        let out = curl_via(&c, &["-X", "POST", "-H", "Content-Type: application/json", "--data-binary", r#"{"Image":"portcullis-test:latest","HostConfig":{"NetworkMode":"host"}}"#, &format!("{base}/v1.41/%63ontainers/create?name=disguised")]);
+        assert!(stdout_of(&out).ends_with("403") && stdout_of(&out).contains("PC-1008"), "{}", show(&out));
+        assert_no_container(&d, "disguised");
+    });
+
+    cases.run("docker-compose: privileged and host volume denied, plain project works", || {
+        let dir = work.path().join("compose");
+        fs::create_dir_all(&dir).unwrap();
+        let bad = dir.join("bad.yml");
+        fs::write(&bad, "version: \"3\"\nservices:\n  root:\n    image: portcullis-test:latest\n    command: sleep 300\n    privileged: true\n").unwrap();
+        let out = compose_via(&proxy, &c, &bad, "pcbad", &["up", "-d"]);
+        assert!(!out.status.success() && show(&out).contains("PC-1001"), "{}", show(&out));
+        let hostvol = dir.join("hostvol.yml");
+        fs::write(&hostvol, "version: \"3\"\nservices:\n  reader:\n    image: portcullis-test:latest\n    command: sleep 300\n    volumes:\n      - /etc:/hostetc:ro\n").unwrap();
+        let out = compose_via(&proxy, &c, &hostvol, "pchost", &["up", "-d"]);
+        assert!(!out.status.success() && show(&out).contains("PC-1004"), "{}", show(&out));
+        let ps = d.direct_ok(&["ps", "-aq", "--filter", "label=com.docker.compose.project=pcbad"]);
+        assert!(ps.trim().is_empty(), "{ps}");
+        let ps = d.direct_ok(&["ps", "-aq", "--filter", "label=com.docker.compose.project=pchost"]);
+        assert!(ps.trim().is_empty(), "{ps}");
+        let _ = compose_via(&proxy, &c, &bad, "pcbad", &["down"]);
+        let _ = compose_via(&proxy, &c, &hostvol, "pchost", &["down"]);
+        let good = dir.join("good.yml");
+        fs::write(&good, "version: \"3\"\nservices:\n  app:\n    image: portcullis-test:latest\n    command: sh -c \"echo compose-ok; sleep 300\"\n    volumes:\n      - appdata:/data\n    tmpfs:\n      - /run/x\nvolumes:\n  appdata: {}\n").unwrap();
+        assert_ok(&compose_via(&proxy, &c, &good, "pcgood", &["up", "-d"]), "compose up good");
+        assert_ok(&compose_via(&proxy, &c, &good, "pcgood", &["down", "-v"]), "compose down good");
+    });
+
+    cases.run("Python Docker SDK through the proxy", || {
+        let script = r#"
+import docker, sys
+c = docker.from_env()
+print(c.containers.run("portcullis-test:latest", ["echo", "sdk-ok"], remove=True).decode().strip())
+try:
+    c.containers.run("portcullis-test:latest", ["true"], privileged=True, remove=True)
+    print("NOT DENIED")
+except docker.errors.APIError as e:
+    print("denied:", e.explanation)
+"#;
+        let mut cmd = command_via(&proxy, &c, "python3", &["-c", script]);
+        cmd.env_remove("PYTHONPATH");
+        let out = run_command(cmd, Input::Null, COMMAND_TIMEOUT);
+        assert_ok(&out, "python sdk");
+        let text = stdout_of(&out);
+        assert!(text.contains("sdk-ok"), "{text}");
+        assert!(text.contains("denied: PC-1001"), "{text}");
+    });
+
+    cases.run(
+        "swarm: service create with a bind mount is denied (PC-1004)",
+        || {
+            d.direct_ok(&["swarm", "init", "--advertise-addr", "127.0.0.1"]);
+            let out = docker(&[
+                "service",
+                "create",
+                "--detach",
+                "--no-resolve-image",
+                "--name",
+                "bindsvc",
+                "--mount",
+                "type=bind,src=/,dst=/host",
+                TEST_IMAGE,
+                "sleep",
+                "300",
+            ]);
+            assert_denied(&out, "PC-1004", "service bind");
+            let ls = d.direct_ok(&["service", "ls", "-q", "--filter", "name=bindsvc"]);
+            assert!(ls.trim().is_empty(), "service exists: {ls}");
+            // Cluster administration is the operator's.
+            assert_denied(
+                &docker(&["swarm", "join-token", "manager"]),
+                "PC-0002",
+                "join token",
+            );
+            let _ = d.direct(&["swarm", "leave", "--force"]);
+        },
+    );
+
+    cases.run(
+        "the proxy log has one line per request with identity and rule ids",
+        || {
+            let log = proxy.log();
+            assert!(log.contains("identity=alice"), "no identity in log");
+            assert!(
+                log.contains("rules=PC-1001") && log.contains("decision=deny"),
+                "no denial record in log"
+            );
+        },
+    );
+
+    cases.finish();
+}

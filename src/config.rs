@@ -33,6 +33,10 @@ pub struct FileConfig {
     pub handshake_timeout_secs: Option<u64>,
     pub ready_file: Option<PathBuf>,
     pub log_format: Option<String>,
+    pub admin_listen: Option<String>,
+    pub audit_log: Option<PathBuf>,
+    pub max_connections: Option<usize>,
+    pub watch_interval_secs: Option<u64>,
 }
 
 /// Where the daemon is.
@@ -105,6 +109,14 @@ pub struct Config {
     pub handshake_timeout: Duration,
     pub ready_file: Option<PathBuf>,
     pub json_logs: bool,
+    /// Admin listener address (`None`: off); `admin_explicit` says whether it was asked for.
+    pub admin_listen: Option<String>,
+    pub admin_explicit: bool,
+    /// Audit records to this file; `None` means standard output.
+    pub audit_log: Option<PathBuf>,
+    pub max_connections: usize,
+    /// How often policy and certificate files are checked for changes (0: never).
+    pub watch_interval: Duration,
 }
 
 /// The default data directory (dev certificates for the quick start).
@@ -142,7 +154,11 @@ impl FileConfig {
             header_timeout_secs,
             handshake_timeout_secs,
             ready_file,
-            log_format
+            log_format,
+            admin_listen,
+            audit_log,
+            max_connections,
+            watch_interval_secs
         )
     }
 
@@ -201,6 +217,26 @@ impl FileConfig {
         if !matches!(log_format, "text" | "json") {
             errors.push(format!("log_format {log_format:?}: expected text or json"));
         }
+        let admin_explicit = self.admin_listen.is_some();
+        let admin_listen = match self
+            .admin_listen
+            .as_deref()
+            .unwrap_or("tcp://127.0.0.1:9323")
+        {
+            "off" | "" => None,
+            a => match a.strip_prefix("tcp://") {
+                Some(hp) if hp.contains(':') => Some(hp.to_string()),
+                _ => {
+                    errors.push(format!(
+                        "admin_listen {a:?}: expected tcp://HOST:PORT or off"
+                    ));
+                    None
+                }
+            },
+        };
+        if self.max_connections == Some(0) {
+            errors.push("max_connections must be positive".into());
+        }
         if self.max_body_bytes == Some(0) {
             errors.push("max_body_bytes must be positive".into());
         }
@@ -235,6 +271,11 @@ impl FileConfig {
             handshake_timeout: secs(self.handshake_timeout_secs, 10),
             ready_file: self.ready_file,
             json_logs: log_format == "json",
+            admin_listen,
+            admin_explicit,
+            audit_log: self.audit_log,
+            max_connections: self.max_connections.unwrap_or(4096),
+            watch_interval: secs(self.watch_interval_secs, 2),
         })
     }
 }

@@ -12,10 +12,13 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod admin;
+pub mod audit;
 pub mod certs;
 pub mod config;
 pub mod docker;
 pub mod error;
+pub mod metrics;
 pub mod policy;
 pub mod proxy;
 pub mod server;

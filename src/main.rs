@@ -6,12 +6,14 @@ use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand};
 
+use portcullis::audit::AuditSink;
 use portcullis::config::{default_data_dir, FileConfig, UpstreamUrl};
 use portcullis::policy::pipeline::{self, Outcome};
 use portcullis::policy::{self, Decision, Facts, PolicySet};
+use portcullis::proxy::body::Observers;
 use portcullis::proxy::{upstream, Limits, ProxyState};
 use portcullis::server::{Server, ServerOptions};
-use portcullis::{certs, tls};
+use portcullis::{admin, certs, tls};
 
 #[derive(Parser)]
 #[command(
@@ -28,7 +30,7 @@ struct Cli {
 enum Cmd {
     /// Run the proxy. With no flags: dev certificates under the data dir (created on
     /// first run), tcp://127.0.0.1:2376, the local daemon socket, the built-in default policy.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Check and explain policies.
     #[command(subcommand)]
     Policy(PolicyCmd),
@@ -107,6 +109,19 @@ struct ServeArgs {
     /// Log format: text or json [default: text]. Filter with RUST_LOG (default info).
     #[arg(long)]
     log_format: Option<String>,
+    /// Admin listener for /metrics, /healthz, /readyz: tcp://HOST:PORT or "off" [default: tcp://127.0.0.1:9323].
+    #[arg(long)]
+    admin_listen: Option<String>,
+    /// Append audit records (one JSON line per decision) to this file, reopened on
+    /// SIGHUP/SIGUSR1 [default: standard output].
+    #[arg(long)]
+    audit_log: Option<PathBuf>,
+    /// Most concurrent client connections; more are closed at once [default: 4096].
+    #[arg(long)]
+    max_connections: Option<usize>,
+    /// Seconds between checks of policy and certificate files for changes; 0 = only on SIGHUP [default: 2].
+    #[arg(long)]
+    watch_interval_secs: Option<u64>,
 }
 
 impl ServeArgs {
@@ -133,6 +148,10 @@ impl ServeArgs {
             handshake_timeout_secs: self.handshake_timeout_secs,
             ready_file: self.ready_file.clone(),
             log_format: self.log_format.clone(),
+            admin_listen: self.admin_listen.clone(),
+            audit_log: self.audit_log.clone(),
+            max_connections: self.max_connections,
+            watch_interval_secs: self.watch_interval_secs,
         }
     }
 }
@@ -204,7 +223,7 @@ struct EnvArgs {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.cmd {
-        Cmd::Serve(a) => serve(a),
+        Cmd::Serve(a) => serve(*a),
         Cmd::Policy(PolicyCmd::Check { files }) => policy_check(&files),
         Cmd::Policy(PolicyCmd::Explain {
             policy,
@@ -460,7 +479,7 @@ fn serve(args: ServeArgs) -> ExitCode {
 
     let tls_config = match (&cfg.tls_cert, &cfg.tls_key) {
         (Some(c), Some(k)) => match tls::server_config(c, k, cfg.tls_client_ca.as_deref()) {
-            Ok(t) => Some(t),
+            Ok(t) => Some(Arc::new(tls::ReloadableTls::new(t))),
             Err(e) => return fail(&e.to_string()),
         },
         _ => None,
@@ -519,6 +538,13 @@ fn serve(args: ServeArgs) -> ExitCode {
         Ok(rt) => rt,
         Err(e) => return fail(&format!("cannot start the runtime: {e}")),
     };
+    let audit = match &cfg.audit_log {
+        Some(p) => match AuditSink::file(p.clone()) {
+            Ok(a) => a,
+            Err(e) => return fail(&format!("audit log: {e}")),
+        },
+        None => AuditSink::stdout(),
+    };
     rt.block_on(async move {
         let connector = upstream::Connector::new(upstream, cfg.connect_timeout);
         let limits = Limits {
@@ -526,19 +552,46 @@ fn serve(args: ServeArgs) -> ExitCode {
             min_api: cfg.min_api_version,
             response_timeout: cfg.response_timeout,
         };
-        let state = Arc::new(ProxyState::new(connector, policies, limits));
+        let observers = Observers {
+            metrics: Default::default(),
+            audit: Some(audit),
+        };
+        let state = Arc::new(ProxyState::with_observers(connector, policies, limits, observers));
+        state.observers.metrics.reload(true);
         let opts = ServerOptions {
             mtls: cfg.tls_client_ca.is_some(),
-            tls: tls_config,
+            tls: tls_config.clone(),
             handshake_timeout: cfg.handshake_timeout,
             header_timeout: cfg.header_timeout,
             grace_period: cfg.grace_period,
+            max_connections: cfg.max_connections,
         };
         let server = match Server::bind(&cfg.listen, state.clone(), opts).await {
             Ok(s) => s,
             Err(e) => return fail(&e.to_string()),
         };
-        let urls = server.local_urls();
+        let mut urls = server.local_urls();
+        if let Some(addr) = &cfg.admin_listen {
+            match tokio::net::TcpListener::bind(addr).await {
+                Ok(l) => {
+                    let a = l.local_addr().map(|a| a.to_string()).unwrap_or_default();
+                    tracing::info!(admin = %a, "admin listener: /metrics /healthz /readyz");
+                    urls.push(format!("admin http://{a}"));
+                    tokio::spawn(admin::serve(l, state.clone()));
+                }
+                Err(e) if cfg.admin_explicit => return fail(&format!("admin listener {addr}: {e}")),
+                Err(e) => tracing::warn!(addr = %addr, error = %e, "admin listener not started"),
+            }
+        }
+        let reloader = Arc::new(Reloader {
+            state: state.clone(),
+            policy_paths: cfg.policy.clone(),
+            tls: tls_config.clone().map(|t| (t, cfg.tls_cert.clone(), cfg.tls_key.clone(), cfg.tls_client_ca.clone())),
+        });
+        tokio::spawn(reload_on_signals(reloader.clone()));
+        if !cfg.watch_interval.is_zero() {
+            tokio::spawn(watch_files(reloader, cfg.watch_interval));
+        }
         tracing::info!(listen = %urls.join(" "), upstream = ?state.connector.addr(), "portcullis is serving");
         if let Some(dir) = &dev_client {
             let host = urls
@@ -570,5 +623,116 @@ async fn shutdown_signal() {
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}
+    }
+}
+
+/// Reloads policies and certificates; a reload that fails validation keeps the old.
+struct Reloader {
+    state: Arc<ProxyState>,
+    policy_paths: Vec<PathBuf>,
+    #[allow(clippy::type_complexity)]
+    tls: Option<(
+        Arc<tls::ReloadableTls>,
+        Option<PathBuf>,
+        Option<PathBuf>,
+        Option<PathBuf>,
+    )>,
+}
+
+impl Reloader {
+    fn watched_files(&self) -> Vec<PathBuf> {
+        let mut files = Vec::new();
+        for p in &self.policy_paths {
+            if p.is_dir() {
+                if let Ok(rd) = std::fs::read_dir(p) {
+                    files.extend(rd.filter_map(|e| e.ok().map(|e| e.path())));
+                }
+            }
+            files.push(p.clone());
+        }
+        if let Some((_, c, k, ca)) = &self.tls {
+            files.extend([c, k, ca].into_iter().flatten().cloned());
+        }
+        files
+    }
+
+    fn reload(&self, why: &str) {
+        if !self.policy_paths.is_empty() {
+            match PolicySet::load(&self.policy_paths) {
+                Ok(set) => {
+                    let names: Vec<String> = set.policies.iter().map(|p| p.name.clone()).collect();
+                    self.state.set_policies(set);
+                    self.state.observers.metrics.reload(true);
+                    tracing::info!(trigger = why, policies = %names.join(","), "policies reloaded");
+                }
+                Err(errors) => {
+                    self.state.observers.metrics.reload(false);
+                    for e in &errors {
+                        tracing::error!(trigger = why, error = %e, "policy reload rejected; the previous policies keep serving");
+                    }
+                }
+            }
+        }
+        if let Some((cell, Some(c), Some(k), ca)) = &self.tls {
+            match tls::server_config(c, k, ca.as_deref()) {
+                Ok(cfg) => {
+                    cell.set(cfg);
+                    tracing::info!(trigger = why, "TLS certificates reloaded");
+                }
+                Err(e) => {
+                    tracing::error!(trigger = why, error = %e, "certificate reload rejected; the previous certificates keep serving")
+                }
+            }
+        }
+    }
+}
+
+fn mtimes(files: &[PathBuf]) -> Vec<Option<std::time::SystemTime>> {
+    files
+        .iter()
+        .map(|f| std::fs::metadata(f).and_then(|m| m.modified()).ok())
+        .collect()
+}
+
+async fn watch_files(r: Arc<Reloader>, every: std::time::Duration) {
+    let mut files = r.watched_files();
+    let mut last = mtimes(&files);
+    loop {
+        tokio::time::sleep(every).await;
+        let now_files = r.watched_files();
+        let now = mtimes(&now_files);
+        if now_files != files || now != last {
+            r.reload("file change");
+            files = now_files;
+            last = now;
+        }
+    }
+}
+
+async fn reload_on_signals(r: Arc<Reloader>) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut hup), Ok(mut usr1)) = (
+        signal(SignalKind::hangup()),
+        signal(SignalKind::user_defined1()),
+    ) else {
+        return;
+    };
+    loop {
+        tokio::select! {
+            _ = hup.recv() => {
+                r.reload("SIGHUP");
+                reopen_audit(&r.state);
+            }
+            _ = usr1.recv() => reopen_audit(&r.state),
+        }
+    }
+}
+
+fn reopen_audit(state: &ProxyState) {
+    if let Some(a) = &state.observers.audit {
+        match a.reopen() {
+            Ok(()) => tracing::info!("audit log reopened"),
+            Err(e) => tracing::error!(error = %e, "cannot reopen the audit log"),
+        }
     }
 }

@@ -17,7 +17,7 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::proxy::splice::Tracker;
 use crate::proxy::{handle, ConnInfo, ProxyState};
-use crate::tls::Identity;
+use crate::tls::{Identity, ReloadableTls};
 
 /// A listen address: `tcp://HOST:PORT` or `unix:///path`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,12 +50,14 @@ impl ListenAddr {
 #[derive(Clone)]
 pub struct ServerOptions {
     /// TLS for TCP listeners (`None` only with the explicit insecure flag).
-    pub tls: Option<Arc<rustls::ServerConfig>>,
+    pub tls: Option<Arc<ReloadableTls>>,
     /// Whether client certificates are required (mutual TLS).
     pub mtls: bool,
     pub handshake_timeout: Duration,
     pub header_timeout: Duration,
     pub grace_period: Duration,
+    /// Connections beyond this many are closed at once.
+    pub max_connections: usize,
 }
 
 enum Bound {
@@ -72,6 +74,10 @@ pub struct Server {
 }
 
 impl Server {
+    pub fn state(&self) -> &Arc<ProxyState> {
+        &self.state
+    }
+
     /// Bind every listener (port 0 picks a free port; see [`Server::local_urls`]).
     pub async fn bind(
         addrs: &[ListenAddr],
@@ -104,11 +110,12 @@ impl Server {
                 }
             }
         }
+        let conns = state.connections.clone();
         Ok(Server {
             bound,
             state,
             opts,
-            conns: Arc::default(),
+            conns,
         })
     }
 
@@ -197,6 +204,11 @@ async fn accept_tcp(l: TcpListener, mut ctx: AcceptCtx) {
             },
             _ = ctx.shutdown.changed() => return,
         };
+        if ctx.conns.live() >= ctx.opts.max_connections {
+            tracing::warn!(remote = %peer, limit = ctx.opts.max_connections, "connection limit reached; closing the new connection");
+            drop(sock);
+            continue;
+        }
         let _ = sock.set_nodelay(true);
         let c = ctx.clone();
         tokio::spawn(async move {
@@ -217,7 +229,7 @@ async fn accept_tcp(l: TcpListener, mut ctx: AcceptCtx) {
 }
 
 async fn tls_connection(sock: tokio::net::TcpStream, peer: SocketAddr, c: AcceptCtx) {
-    let Some(tls) = c.opts.tls.clone() else {
+    let Some(tls) = c.opts.tls.as_ref().map(|t| t.get()) else {
         return;
     };
     let acceptor = TlsAcceptor::from(tls);
@@ -261,6 +273,14 @@ async fn accept_unix(l: UnixListener, mut ctx: AcceptCtx) {
             },
             _ = ctx.shutdown.changed() => return,
         };
+        if ctx.conns.live() >= ctx.opts.max_connections {
+            tracing::warn!(
+                limit = ctx.opts.max_connections,
+                "connection limit reached; closing the new connection"
+            );
+            drop(sock);
+            continue;
+        }
         let c = ctx.clone();
         tokio::spawn(async move {
             let guard = c.conns.enter();

@@ -194,3 +194,31 @@ pub fn server_name(host: &str) -> Result<ServerName<'static>, TlsError> {
     ServerName::try_from(host.to_string())
         .map_err(|e| TlsError::Verifier(format!("invalid upstream host name {host:?}: {e}")))
 }
+
+/// The server TLS configuration, swappable at run time: new handshakes use the newest
+/// certificates, established connections keep theirs.
+pub struct ReloadableTls {
+    current: std::sync::RwLock<Arc<ServerConfig>>,
+}
+
+impl ReloadableTls {
+    pub fn new(config: Arc<ServerConfig>) -> Self {
+        ReloadableTls {
+            current: std::sync::RwLock::new(config),
+        }
+    }
+
+    pub fn get(&self) -> Arc<ServerConfig> {
+        match self.current.read() {
+            Ok(g) => g.clone(),
+            Err(p) => p.into_inner().clone(),
+        }
+    }
+
+    pub fn set(&self, config: Arc<ServerConfig>) {
+        match self.current.write() {
+            Ok(mut g) => *g = config,
+            Err(p) => *p.into_inner() = config,
+        }
+    }
+}

@@ -40,6 +40,7 @@ async fn start_proxy() -> Proxy {
         handshake_timeout: Duration::from_secs(5),
         header_timeout: Duration::from_secs(5),
         grace_period: Duration::from_secs(1),
+        max_connections: 64,
     };
     let server = Server::bind(&[ListenAddr::Tcp("127.0.0.1:0".into())], state, opts)
         .await

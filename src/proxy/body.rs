@@ -9,7 +9,23 @@ use http::{Method, Uri};
 use hyper::body::{Body, Frame, SizeHint};
 
 use super::{BoxError, ConnInfo, ProxyBody};
+use crate::audit::{self, AuditSink};
+use crate::metrics::Metrics;
 use crate::policy::Decision;
+use std::sync::Arc;
+
+/// Where finished requests are reported besides the log line.
+#[derive(Default)]
+pub struct Observers {
+    pub metrics: Metrics,
+    pub audit: Option<AuditSink>,
+}
+
+impl std::fmt::Debug for Observers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Observers")
+    }
+}
 
 /// What is logged for one request (never its body).
 #[derive(Debug, Clone)]
@@ -21,17 +37,20 @@ pub struct RequestLog {
     pub op: &'static str,
     pub policy: String,
     pub decision: &'static str,
+    pub mode: &'static str,
     pub rules: Vec<&'static str>,
+    pub upstream_error: bool,
     pub status: u16,
     pub bytes_in: u64,
     pub bytes_out: u64,
     pub error: Option<String>,
     pub start: Instant,
+    observers: Arc<Observers>,
     done: bool,
 }
 
 impl RequestLog {
-    pub fn new(conn: &ConnInfo, method: &Method, uri: &Uri) -> Self {
+    pub fn new(conn: &ConnInfo, method: &Method, uri: &Uri, observers: Arc<Observers>) -> Self {
         RequestLog {
             identity: conn.identity.name().to_string(),
             remote: conn.remote.clone(),
@@ -40,12 +59,15 @@ impl RequestLog {
             op: "-",
             policy: String::new(),
             decision: "-",
+            mode: "-",
             rules: Vec::new(),
+            upstream_error: false,
             status: 0,
             bytes_in: 0,
             bytes_out: 0,
             error: None,
             start: Instant::now(),
+            observers,
             done: false,
         }
     }
@@ -64,6 +86,7 @@ impl RequestLog {
             Decision::Deny(v) => ("deny", v),
         };
         self.decision = decision;
+        self.mode = mode;
         self.rules = violations.iter().map(|v| v.rule).collect();
     }
 
@@ -80,7 +103,36 @@ impl RequestLog {
             return;
         }
         self.done = true;
-        let ms = self.start.elapsed().as_secs_f64() * 1000.0;
+        let secs = self.start.elapsed().as_secs_f64();
+        let ms = secs * 1000.0;
+        self.observers.metrics.request(&crate::metrics::Sample {
+            op: self.op,
+            decision: self.decision,
+            rules: &self.rules,
+            bytes_in: self.bytes_in,
+            bytes_out: self.bytes_out,
+            secs,
+            upstream_error: self.upstream_error,
+        });
+        if let Some(sink) = &self.observers.audit {
+            sink.write(&audit::Record {
+                ts: audit::now_rfc3339(),
+                identity: &self.identity,
+                remote: &self.remote,
+                method: &self.method,
+                path: &self.path,
+                operation: self.op,
+                policy: &self.policy,
+                mode: self.mode,
+                decision: self.decision,
+                rules: &self.rules,
+                status: self.status,
+                bytes_in: self.bytes_in,
+                bytes_out: self.bytes_out,
+                duration_ms: ms,
+                error: self.error.as_deref(),
+            });
+        }
         let rules = self.rules.join(",");
         if let Some(err) = &self.error {
             tracing::info!(

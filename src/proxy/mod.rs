@@ -75,10 +75,22 @@ pub struct ProxyState {
     pub policies: RwLock<Arc<PolicySet>>,
     pub limits: Limits,
     pub sessions: Arc<splice::Tracker>,
+    /// Open client connections (the server enters it per connection).
+    pub connections: Arc<splice::Tracker>,
+    pub observers: Arc<body::Observers>,
 }
 
 impl ProxyState {
     pub fn new(connector: Connector, policies: PolicySet, limits: Limits) -> Self {
+        Self::with_observers(connector, policies, limits, body::Observers::default())
+    }
+
+    pub fn with_observers(
+        connector: Connector,
+        policies: PolicySet,
+        limits: Limits,
+        observers: body::Observers,
+    ) -> Self {
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(60))
             .pool_max_idle_per_host(64)
@@ -89,6 +101,8 @@ impl ProxyState {
             policies: RwLock::new(Arc::new(policies)),
             limits,
             sessions: Arc::default(),
+            connections: Arc::default(),
+            observers: Arc::new(observers),
         }
     }
 
@@ -123,11 +137,19 @@ pub async fn handle(
     conn: Arc<ConnInfo>,
     req: Request<Incoming>,
 ) -> Result<Response<ProxyBody>, Infallible> {
-    let mut log = RequestLog::new(&conn, req.method(), req.uri());
+    let mut log = RequestLog::new(&conn, req.method(), req.uri(), state.observers.clone());
     let resp = match process(&state, &conn, req, &mut log).await {
         Ok(resp) => resp,
         Err(e) => {
             log.error = Some(e.to_string());
+            log.upstream_error = matches!(
+                e,
+                ProxyError::UpstreamUnreachable(_) | ProxyError::UpstreamTimeout(_)
+            );
+            if let ProxyError::Denied(_) = e {
+            } else if log.decision == "-" {
+                log.decision = "refused";
+            }
             e.into_response()
         }
     };

@@ -1,0 +1,168 @@
+//! Decision records: one JSON line per request (never bodies or secrets), to stderr's
+//! log or to a file that is reopened on SIGHUP/SIGUSR1 for log rotation.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+use serde::Serialize;
+
+/// One decision record.
+#[derive(Debug, Serialize)]
+pub struct Record<'a> {
+    pub ts: String,
+    pub identity: &'a str,
+    pub remote: &'a str,
+    pub method: &'a str,
+    pub path: &'a str,
+    pub operation: &'a str,
+    pub policy: &'a str,
+    pub mode: &'a str,
+    pub decision: &'a str,
+    pub rules: &'a [&'static str],
+    pub status: u16,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    pub duration_ms: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<&'a str>,
+}
+
+/// Where records go.
+pub struct AuditSink {
+    path: Option<PathBuf>,
+    file: Mutex<Option<File>>,
+}
+
+impl AuditSink {
+    /// Records to standard output.
+    pub fn stdout() -> Self {
+        AuditSink {
+            path: None,
+            file: Mutex::new(None),
+        }
+    }
+
+    /// Records appended to a file.
+    pub fn file(path: PathBuf) -> io::Result<Self> {
+        let f = open(&path)?;
+        Ok(AuditSink {
+            path: Some(path),
+            file: Mutex::new(Some(f)),
+        })
+    }
+
+    /// Reopen the file (after rotation moved it away).
+    pub fn reopen(&self) -> io::Result<()> {
+        if let Some(p) = &self.path {
+            let f = open(p)?;
+            if let Ok(mut g) = self.file.lock() {
+                *g = Some(f);
+            }
+        }
+        Ok(())
+    }
+
+    pub fn write(&self, rec: &Record<'_>) {
+        let mut line = match serde_json::to_vec(rec) {
+            Ok(l) => l,
+            Err(_) => return,
+        };
+        line.push(b'\n');
+        match &self.path {
+            None => {
+                let _ = io::stdout().lock().write_all(&line);
+            }
+            Some(_) => {
+                if let Ok(mut g) = self.file.lock() {
+                    if let Some(f) = g.as_mut() {
+                        if let Err(e) = f.write_all(&line) {
+                            tracing::warn!(error = %e, "cannot write the audit log");
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn open(p: &PathBuf) -> io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o640)
+        .open(p)
+        .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", p.display())))
+}
+
+/// RFC 3339 UTC timestamp with milliseconds, without a date crate.
+pub fn now_rfc3339() -> String {
+    let d = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let secs = d.as_secs() as i64;
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let (h, m, s) = (rem / 3600, (rem % 3600) / 60, rem % 60);
+    // Civil from days (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = if month <= 2 { y + 1 } else { y };
+    format!(
+        "{year:04}-{month:02}-{day:02}T{h:02}:{m:02}:{s:02}.{:03}Z",
+        d.subsec_millis()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamp_shape() {
+        let t = now_rfc3339();
+        assert_eq!(t.len(), 24, "{t}");
+        assert!(t.starts_with("20") && t.ends_with('Z'), "{t}");
+    }
+
+    #[test]
+    fn file_sink_writes_and_reopens() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("audit.log");
+        let sink = AuditSink::file(p.clone()).unwrap();
+        let rec = Record {
+            ts: now_rfc3339(),
+            identity: "alice",
+            remote: "127.0.0.1:1",
+            method: "POST",
+            path: "/containers/create",
+            operation: "ContainerCreate",
+            policy: "default",
+            mode: "enforce",
+            decision: "deny",
+            rules: &["PC-1001"],
+            status: 403,
+            bytes_in: 10,
+            bytes_out: 20,
+            duration_ms: 1.5,
+            error: None,
+        };
+        sink.write(&rec);
+        std::fs::rename(&p, dir.path().join("audit.log.1")).unwrap();
+        sink.reopen().unwrap();
+        sink.write(&rec);
+        let first = std::fs::read_to_string(dir.path().join("audit.log.1")).unwrap();
+        let second = std::fs::read_to_string(&p).unwrap();
+        let v: serde_json::Value = serde_json::from_str(first.trim()).unwrap();
+        assert_eq!(v["rules"][0], "PC-1001");
+        assert_eq!(second.lines().count(), 1);
+    }
+}

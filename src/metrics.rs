@@ -1,0 +1,227 @@
+//! Counters for Prometheus (`GET /metrics` on the admin listener), kept with atomics
+//! and small maps; rendered in the Prometheus text exposition format.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+
+const BUCKETS: [f64; 11] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 30.0,
+];
+
+/// One finished request, as the counters see it.
+#[derive(Debug, Clone, Copy)]
+pub struct Sample<'a> {
+    pub op: &'static str,
+    pub decision: &'static str,
+    pub rules: &'a [&'static str],
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    pub secs: f64,
+    pub upstream_error: bool,
+}
+
+/// Process-wide counters.
+#[derive(Default)]
+pub struct Metrics {
+    requests: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
+    denials: Mutex<BTreeMap<&'static str, u64>>,
+    bytes_in: AtomicU64,
+    bytes_out: AtomicU64,
+    upstream_errors: AtomicU64,
+    duration_buckets: [AtomicU64; BUCKETS.len()],
+    duration_count: AtomicU64,
+    duration_sum_us: AtomicU64,
+    reloads: AtomicU64,
+    reload_failures: AtomicU64,
+    last_reload_success: AtomicU64,
+}
+
+impl Metrics {
+    /// Record one finished request.
+    pub fn request(&self, r: &Sample<'_>) {
+        let Sample {
+            op,
+            decision,
+            rules,
+            bytes_in,
+            bytes_out,
+            secs,
+            upstream_error,
+        } = *r;
+        if let Ok(mut m) = self.requests.lock() {
+            *m.entry((op, decision)).or_default() += 1;
+        }
+        if decision == "deny" || decision == "audit-deny" {
+            if let Ok(mut m) = self.denials.lock() {
+                for r in rules {
+                    *m.entry(r).or_default() += 1;
+                }
+            }
+        }
+        self.bytes_in.fetch_add(bytes_in, Ordering::Relaxed);
+        self.bytes_out.fetch_add(bytes_out, Ordering::Relaxed);
+        if upstream_error {
+            self.upstream_errors.fetch_add(1, Ordering::Relaxed);
+        }
+        for (i, b) in BUCKETS.iter().enumerate() {
+            if secs <= *b {
+                self.duration_buckets[i].fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        self.duration_count.fetch_add(1, Ordering::Relaxed);
+        self.duration_sum_us
+            .fetch_add((secs * 1e6) as u64, Ordering::Relaxed);
+    }
+
+    pub fn reload(&self, ok: bool) {
+        if ok {
+            self.reloads.fetch_add(1, Ordering::Relaxed);
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0);
+            self.last_reload_success.store(now, Ordering::Relaxed);
+        } else {
+            self.reload_failures.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// The text exposition, with the live gauges passed in.
+    pub fn render(&self, connections: usize, sessions: usize) -> String {
+        let mut o = String::new();
+        let _ = writeln!(
+            o,
+            "# HELP portcullis_requests_total Requests by operation and decision."
+        );
+        let _ = writeln!(o, "# TYPE portcullis_requests_total counter");
+        if let Ok(m) = self.requests.lock() {
+            for ((op, d), n) in m.iter() {
+                let _ = writeln!(
+                    o,
+                    "portcullis_requests_total{{operation=\"{op}\",decision=\"{d}\"}} {n}"
+                );
+            }
+        }
+        let _ = writeln!(
+            o,
+            "# HELP portcullis_denials_total Denied (or audit-denied) requests by rule id."
+        );
+        let _ = writeln!(o, "# TYPE portcullis_denials_total counter");
+        if let Ok(m) = self.denials.lock() {
+            for (r, n) in m.iter() {
+                let _ = writeln!(o, "portcullis_denials_total{{rule=\"{r}\"}} {n}");
+            }
+        }
+        let gauge = |o: &mut String, name: &str, help: &str, v: u64| {
+            let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}");
+        };
+        let counter = |o: &mut String, name: &str, help: &str, v: u64| {
+            let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}");
+        };
+        gauge(
+            &mut o,
+            "portcullis_active_connections",
+            "Open client connections.",
+            connections as u64,
+        );
+        gauge(
+            &mut o,
+            "portcullis_active_sessions",
+            "Hijacked attach/exec sessions being spliced.",
+            sessions as u64,
+        );
+        counter(
+            &mut o,
+            "portcullis_bytes_in_total",
+            "Bytes streamed from clients to the daemon (hijacked sessions).",
+            self.bytes_in.load(Ordering::Relaxed),
+        );
+        counter(
+            &mut o,
+            "portcullis_bytes_out_total",
+            "Bytes streamed from the daemon to clients.",
+            self.bytes_out.load(Ordering::Relaxed),
+        );
+        counter(
+            &mut o,
+            "portcullis_upstream_errors_total",
+            "Requests that failed to reach the daemon.",
+            self.upstream_errors.load(Ordering::Relaxed),
+        );
+        let _ = writeln!(o, "# HELP portcullis_request_duration_seconds Time from request to the end of the response.");
+        let _ = writeln!(o, "# TYPE portcullis_request_duration_seconds histogram");
+        for (i, b) in BUCKETS.iter().enumerate() {
+            let _ = writeln!(
+                o,
+                "portcullis_request_duration_seconds_bucket{{le=\"{b}\"}} {}",
+                self.duration_buckets[i].load(Ordering::Relaxed)
+            );
+        }
+        let count = self.duration_count.load(Ordering::Relaxed);
+        let _ = writeln!(
+            o,
+            "portcullis_request_duration_seconds_bucket{{le=\"+Inf\"}} {count}"
+        );
+        let _ = writeln!(
+            o,
+            "portcullis_request_duration_seconds_sum {}",
+            self.duration_sum_us.load(Ordering::Relaxed) as f64 / 1e6
+        );
+        let _ = writeln!(o, "portcullis_request_duration_seconds_count {count}");
+        counter(
+            &mut o,
+            "portcullis_policy_reloads_total",
+            "Successful policy reloads.",
+            self.reloads.load(Ordering::Relaxed),
+        );
+        counter(
+            &mut o,
+            "portcullis_policy_reload_failures_total",
+            "Rejected policy reloads (the previous policy kept serving).",
+            self.reload_failures.load(Ordering::Relaxed),
+        );
+        gauge(
+            &mut o,
+            "portcullis_policy_last_reload_success_timestamp_seconds",
+            "Unix time of the last successful (re)load.",
+            self.last_reload_success.load(Ordering::Relaxed),
+        );
+        o
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counters_render() {
+        let m = Metrics::default();
+        let s = |op, decision, rules, secs| Sample {
+            op,
+            decision,
+            rules,
+            bytes_in: 0,
+            bytes_out: 10,
+            secs,
+            upstream_error: false,
+        };
+        m.request(&s("ContainerCreate", "deny", &["PC-1001"], 0.002));
+        m.request(&s("Ping", "allow", &[], 0.0001));
+        m.reload(true);
+        let t = m.render(3, 1);
+        assert!(
+            t.contains(
+                "portcullis_requests_total{operation=\"ContainerCreate\",decision=\"deny\"} 1"
+            ),
+            "{t}"
+        );
+        assert!(t.contains("portcullis_denials_total{rule=\"PC-1001\"} 1"));
+        assert!(t.contains("portcullis_active_connections 3"));
+        assert!(t.contains("portcullis_request_duration_seconds_count 2"));
+        assert!(t.contains("portcullis_request_duration_seconds_bucket{le=\"0.0005\"} 1"));
+        assert!(t.contains("portcullis_policy_reloads_total 1"));
+    }
+}

@@ -560,9 +560,15 @@ fn replicas_behind_a_swarm_manager() {
                         &["service", "update", "--detach", "--label-add", "x=y", &svc],
                     );
                     assert_denied(&out, "PC-1004", "service update of the replica via A");
-                    // NOTE: `docker service rm` of the replica's service is NOT
-                    // refused by the default policy (no spec to check, and
-                    // [protected] applies to containers only).
+                    // The service carries the protected label: tenants cannot remove it.
+                    let out = b.docker(&client, &["service", "rm", &svc]);
+                    assert_denied(&out, "PC-1019", "service rm of the replica via B");
+                    let still =
+                        d.direct_ok(&["service", "ls", "-q", "--filter", &format!("name={svc}")]);
+                    assert!(
+                        !still.trim().is_empty(),
+                        "the Portcullis service was removed"
+                    );
                 },
             );
         }

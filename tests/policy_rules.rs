@@ -873,3 +873,54 @@ fn shipped_policies_load() {
         Policy::from_toml(&text, &path).unwrap_or_else(|e| panic!("{}: {e:?}", path.display()));
     }
 }
+
+#[test]
+fn protected_services_cannot_be_removed_or_updated() {
+    use portcullis::policy::ServiceFacts;
+    let set = default_set();
+    let mut facts = Facts::default();
+    let mut labels = std::collections::HashMap::new();
+    labels.insert("io.portcullis.protected".to_string(), "true".to_string());
+    facts.services.insert(
+        "pc_portcullis".into(),
+        Some(ServiceFacts {
+            name: "pc_portcullis".into(),
+            labels,
+        }),
+    );
+    facts.services.insert(
+        "web".into(),
+        Some(ServiceFacts {
+            name: "web".into(),
+            labels: Default::default(),
+        }),
+    );
+    assert_case(
+        &set,
+        "rm protected service",
+        Method::DELETE,
+        "/v1.41/services/pc_portcullis",
+        None,
+        &facts,
+        &Want::Deny(&["PC-1019"]),
+    );
+    assert_case(
+        &set,
+        "rm tenant service",
+        Method::DELETE,
+        "/v1.41/services/web",
+        None,
+        &facts,
+        &Want::Allow,
+    );
+    let Outcome::Decided { lookups, .. } = run(
+        &set,
+        Method::DELETE,
+        "/services/other",
+        None,
+        &Facts::default(),
+    ) else {
+        panic!("refused")
+    };
+    assert_eq!(format!("{lookups:?}"), "[Service(\"other\")]");
+}

@@ -670,6 +670,27 @@ impl Policy {
             );
             return (cx.out, cx.need);
         }
+        if matches!(op, OpKind::ServiceDelete | OpKind::ServiceUpdate) {
+            if let Some(t) = &req.op.target {
+                match facts.services.get(t.as_str()) {
+                    None => cx.need.push(Lookup::Service(t.clone())),
+                    Some(None) => {}
+                    Some(Some(f)) => {
+                        let protected = self.protected_names.iter().any(|re| re.is_match(&f.name))
+                            || self
+                                .protected_labels
+                                .iter()
+                                .any(|l| f.labels.contains_key(l));
+                        if protected {
+                            cx.deny(
+                                r::PROTECTED_CONTAINER,
+                                format!("{name} on the protected service {:?}", f.name),
+                            );
+                        }
+                    }
+                }
+            }
+        }
         if touches_container(op) {
             if let Some(t) = &req.op.target {
                 cx.protected_target(t, name);

@@ -53,6 +53,35 @@ pub enum Decision {
 pub enum Lookup {
     Container(String),
     Volume(String),
+    Service(String),
+}
+
+/// An existing swarm service.
+#[derive(Debug, Clone, Default)]
+pub struct ServiceFacts {
+    pub name: String,
+    /// Service labels and its containers' labels.
+    pub labels: HashMap<String, String>,
+}
+
+impl ServiceFacts {
+    pub fn from_inspect(v: &Value) -> Self {
+        let mut labels = HashMap::new();
+        for m in [
+            &v["Spec"]["Labels"],
+            &v["Spec"]["TaskTemplate"]["ContainerSpec"]["Labels"],
+        ] {
+            if let Some(o) = m.as_object() {
+                for (k, v) in o {
+                    labels.insert(k.clone(), v.as_str().unwrap_or("").to_string());
+                }
+            }
+        }
+        ServiceFacts {
+            name: v["Spec"]["Name"].as_str().unwrap_or("").to_string(),
+            labels,
+        }
+    }
 }
 
 /// An existing container, as far as the policy cares.
@@ -137,6 +166,7 @@ impl VolumeFacts {
 pub struct Facts {
     pub containers: HashMap<String, Option<ContainerFacts>>,
     pub volumes: HashMap<String, Option<VolumeFacts>>,
+    pub services: HashMap<String, Option<ServiceFacts>>,
 }
 
 impl Facts {
@@ -144,6 +174,7 @@ impl Facts {
         match l {
             Lookup::Container(n) => self.containers.contains_key(n),
             Lookup::Volume(n) => self.volumes.contains_key(n),
+            Lookup::Service(n) => self.services.contains_key(n),
         }
     }
 }

@@ -80,7 +80,7 @@ rules! {
         "set --memory/--cpus/--pids-limit within the ceiling";
     EXEC_PRIVILEGED = "PC-1018", "docker exec --privileged",
         "gives the process every capability", "containers.allow_exec_privileged", "remove --privileged";
-    PROTECTED_CONTAINER = "PC-1019", "removing, stopping, killing, restarting, pausing, renaming, updating, exec'ing into, attaching to, copying from/to or committing a protected container",
+    PROTECTED_CONTAINER = "PC-1019", "removing, stopping, killing, restarting, pausing, renaming, updating, exec'ing into, attaching to, copying from/to or committing a protected container; removing or updating a protected service",
         "infrastructure containers (swarm-manager, swarm-agent, swarm-data…) hold the platform's secrets",
         "protected.name_patterns, protected.labels", "leave the platform's containers alone";
     MOUNT_TYPE = "PC-1020", "mount types other than volume, tmpfs and (checked) bind: npipe, cluster, image",

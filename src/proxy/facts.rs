@@ -10,7 +10,7 @@ use http_body_util::{BodyExt, Limited};
 
 use super::{empty_body, ProxyState, UPSTREAM_AUTHORITY};
 use crate::error::ProxyError;
-use crate::policy::{ContainerFacts, Facts, Lookup, VolumeFacts};
+use crate::policy::{ContainerFacts, Facts, Lookup, ServiceFacts, VolumeFacts};
 
 const MAX_ROUNDS: usize = 3;
 
@@ -33,6 +33,12 @@ pub async fn gather(
                     facts
                         .containers
                         .insert(name, v.as_ref().map(ContainerFacts::from_inspect));
+                }
+                Lookup::Service(name) => {
+                    let v = inspect(state, &format!("/services/{}", enc(&name))).await?;
+                    facts
+                        .services
+                        .insert(name, v.as_ref().map(ServiceFacts::from_inspect));
                 }
                 Lookup::Volume(name) => {
                     let v = inspect(state, &format!("/volumes/{}", enc(&name))).await?;

@@ -600,6 +600,9 @@ fn serve(args: ServeArgs) -> ExitCode {
                 .map(|u| u.replace("127.0.0.1", "localhost"))
                 .unwrap_or_else(|| "tcp://localhost:2376".into());
             eprintln!("\nPoint the docker CLI at Portcullis with:\n\n{}", env_lines("sh", &host, dir));
+            if host == "tcp://localhost:2376" && cfg.data_dir == default_data_dir() {
+                eprintln!("or: eval \"$(portcullis env dev)\"\n");
+            }
         }
         if let Some(f) = &cfg.ready_file {
             if let Err(e) = std::fs::write(f, urls.join("\n") + "\n") {

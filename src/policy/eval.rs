@@ -62,6 +62,17 @@ fn non_empty(v: &Value, k: &str) -> bool {
     }
 }
 
+/// Driver options as `key=value` strings, for checks and messages.
+fn option_pairs(v: Option<&Value>) -> Vec<String> {
+    v.and_then(Value::as_object)
+        .map(|o| {
+            o.iter()
+                .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or("")))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// A `Binds` entry as dockerd's Linux parser reads it.
 enum Bind<'a> {
     Anonymous,
@@ -210,15 +221,7 @@ impl Ctx<'_> {
             }
             "volume" => {
                 if let Some(dc) = m.get("VolumeOptions").and_then(|v| v.get("DriverConfig")) {
-                    let opts: Vec<String> = dc
-                        .get("Options")
-                        .and_then(Value::as_object)
-                        .map(|o| {
-                            o.iter()
-                                .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or("")))
-                                .collect()
-                        })
-                        .unwrap_or_default();
+                    let opts = option_pairs(dc.get("Options"));
                     self.check_volume_driver(s(dc, "Name"), &opts, what);
                 }
                 if !src.is_empty() {
@@ -744,15 +747,7 @@ impl Policy {
             },
             OpKind::VolumeCreate => {
                 if let Some(b) = body {
-                    let opts: Vec<String> = b
-                        .get("DriverOpts")
-                        .and_then(Value::as_object)
-                        .map(|o| {
-                            o.iter()
-                                .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or("")))
-                                .collect()
-                        })
-                        .unwrap_or_default();
+                    let opts = option_pairs(b.get("DriverOpts"));
                     cx.check_volume_driver(s(b, "Driver"), &opts, "the volume");
                 }
             }

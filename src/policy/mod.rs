@@ -66,22 +66,26 @@ pub struct ServiceFacts {
 
 impl ServiceFacts {
     pub fn from_inspect(v: &Value) -> Self {
-        let mut labels = HashMap::new();
-        for m in [
-            &v["Spec"]["Labels"],
+        let mut labels = string_map(&v["Spec"]["Labels"]);
+        labels.extend(string_map(
             &v["Spec"]["TaskTemplate"]["ContainerSpec"]["Labels"],
-        ] {
-            if let Some(o) = m.as_object() {
-                for (k, v) in o {
-                    labels.insert(k.clone(), v.as_str().unwrap_or("").to_string());
-                }
-            }
-        }
+        ));
         ServiceFacts {
             name: v["Spec"]["Name"].as_str().unwrap_or("").to_string(),
             labels,
         }
     }
+}
+
+/// A JSON object of strings (labels, driver options) as a map; other values read as "".
+pub(crate) fn string_map(v: &Value) -> HashMap<String, String> {
+    v.as_object()
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").to_string()))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// An existing container, as far as the policy cares.
@@ -106,14 +110,7 @@ impl ContainerFacts {
         ContainerFacts {
             id: s(&v["Id"]),
             name: s(&v["Name"]).trim_start_matches('/').to_string(),
-            labels: v["Config"]["Labels"]
-                .as_object()
-                .map(|m| {
-                    m.iter()
-                        .map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").to_string()))
-                        .collect()
-                })
-                .unwrap_or_default(),
+            labels: string_map(&v["Config"]["Labels"]),
             privileged: hc["Privileged"].as_bool().unwrap_or(false),
             network_mode: s(&hc["NetworkMode"]),
             pid_mode: s(&hc["PidMode"]),
@@ -149,14 +146,7 @@ impl VolumeFacts {
     pub fn from_inspect(v: &Value) -> Self {
         VolumeFacts {
             driver: v["Driver"].as_str().unwrap_or("").to_string(),
-            options: v["Options"]
-                .as_object()
-                .map(|m| {
-                    m.iter()
-                        .map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").to_string()))
-                        .collect()
-                })
-                .unwrap_or_default(),
+            options: string_map(&v["Options"]),
         }
     }
 }

@@ -373,6 +373,7 @@ async fn process(
                 let out = serde_json::to_vec(&value).map_err(|e| {
                     ProxyError::BadRequest(format!("request body cannot be re-encoded: {e}"))
                 })?;
+                log.bytes_in = out.len() as u64;
                 forward_body = Some(full_body(out));
                 inspected = Some(value);
             }

@@ -432,3 +432,77 @@ async fn unreachable_daemon_is_502_in_docker_shape() {
         "{out}"
     );
 }
+
+#[tokio::test]
+async fn graceful_shutdown_drains_sessions_and_stops_accepting() {
+    let dir = tempfile::Builder::new()
+        .prefix("pct")
+        .tempdir_in("/tmp")
+        .unwrap();
+    let sock = dir.path().join("d.sock");
+    let connector = upstream::Connector::new(
+        upstream::UpstreamAddr::Unix(sock.clone()),
+        Duration::from_secs(2),
+    );
+    let state = Arc::new(ProxyState::new(
+        connector,
+        PolicySet::builtin(),
+        Limits::default(),
+    ));
+    let opts = ServerOptions {
+        tls: None,
+        mtls: false,
+        handshake_timeout: Duration::from_secs(5),
+        header_timeout: Duration::from_secs(5),
+        grace_period: Duration::from_secs(10),
+        max_connections: 64,
+    };
+    let server = Server::bind(&[ListenAddr::Tcp("127.0.0.1:0".into())], state, opts)
+        .await
+        .unwrap();
+    let addr = server.local_urls()[0]
+        .trim_start_matches("tcp://")
+        .to_string();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let run = tokio::spawn(server.run(async move {
+        let _ = stop_rx.await;
+    }));
+    // An echo session: the daemon echoes stdin until EOF.
+    upgrading_daemon(sock, b"", |mut r| async move {
+        let mut buf = [0u8; 64];
+        loop {
+            let n = r.read(&mut buf).await.unwrap_or(0);
+            if n == 0 {
+                break;
+            }
+            r.get_mut().write_all(&buf[..n]).await.unwrap();
+        }
+        r.get_mut().shutdown().await.unwrap();
+    });
+    let (mut r, head) = upgrade_client(&addr).await;
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    stop_tx.send(()).unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // No new connections once shutdown began.
+    assert!(
+        TcpStream::connect(&addr).await.is_err(),
+        "still accepting after shutdown"
+    );
+    assert!(!run.is_finished(), "run returned while a session was live");
+    // The live session still relays both ways.
+    r.get_mut().write_all(b"still-here").await.unwrap();
+    let mut buf = [0u8; 10];
+    tokio::time::timeout(Duration::from_secs(5), r.read_exact(&mut buf))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(&buf, b"still-here");
+    r.get_mut().shutdown().await.unwrap();
+    let mut rest = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), r.read_to_end(&mut rest)).await;
+    // With the session over, the server finishes well before the grace period.
+    tokio::time::timeout(Duration::from_secs(5), run)
+        .await
+        .expect("drained")
+        .unwrap();
+}

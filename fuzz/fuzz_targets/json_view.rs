@@ -1,0 +1,22 @@
+//! The Go-exact body view, differentially: whatever body is accepted, the bytes
+//! forwarded upstream (its re-serialisation) read back to exactly the value evaluated.
+#![no_main]
+use libfuzzer_sys::fuzz_target;
+use portcullis::docker::{json, schema};
+
+fuzz_target!(|data: &[u8]| {
+    let schemas: [&'static schema::Obj; 5] = [
+        &schema::CONTAINER_CREATE,
+        &schema::SERVICE_SPEC,
+        &schema::EXEC_CREATE,
+        &schema::VOLUME_CREATE,
+        &schema::NETWORK_CREATE,
+    ];
+    let Some((&sel, body)) = data.split_first() else { return };
+    let obj = schemas[sel as usize % schemas.len()];
+    if let Ok(v) = json::read_body(body, Some(obj)) {
+        let forwarded = serde_json::to_vec(&v).expect("a checked value serialises");
+        let back = json::read_body(&forwarded, Some(obj)).expect("forwarded bytes are accepted");
+        assert_eq!(back, v, "forwarded bytes must decode to the evaluated value");
+    }
+});

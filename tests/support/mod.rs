@@ -393,20 +393,7 @@ impl DockerDaemon {
         let cli_config = d.join("cli-config");
         fs::create_dir_all(&cli_config).expect("create docker CLI config dir");
         let log = fs::File::create(&log_path).expect("create dockerd log");
-        let child = Command::new(dockerd)
-            .arg("--host")
-            .arg(format!("unix://{}", socket.display()))
-            .arg("--data-root")
-            .arg(d.join("data"))
-            .arg("--exec-root")
-            .arg(d.join("exec"))
-            .arg("--pidfile")
-            .arg(d.join("docker.pid"))
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("clone log handle"))
-            .stderr(log)
-            .spawn()
-            .expect("spawn dockerd");
+        let child = spawn_dockerd(&dockerd, &d, &socket, log);
         let pid = child.id();
         // From here on a panic drops `daemon`, which stops dockerd and cleans up.
         let mut daemon = DockerDaemon {
@@ -528,6 +515,26 @@ impl DockerDaemon {
         }
     }
 
+    /// Stop dockerd the way an operator restarts it (SIGTERM, no cleanup first), keep
+    /// it down for `down_for`, then start it again on the same socket and data root.
+    /// Containers with `--restart always` come back.
+    pub fn restart(&mut self, down_for: Duration) {
+        send_signal(self.pid, "-TERM");
+        if !wait_exit(&mut self.child, Duration::from_secs(30)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+        thread::sleep(down_for);
+        let dockerd = find_program("dockerd").expect("dockerd on PATH");
+        let log = fs::OpenOptions::new()
+            .append(true)
+            .open(&self.log_path)
+            .expect("reopen dockerd log");
+        self.child = spawn_dockerd(&dockerd, self.dir.path(), &self.socket, log);
+        self.pid = self.child.id();
+        self.wait_ready();
+    }
+
     fn stop(&mut self) {
         if matches!(self.child.try_wait(), Ok(Some(_))) {
             return;
@@ -568,6 +575,23 @@ impl DockerDaemon {
                 .status();
         }
     }
+}
+
+fn spawn_dockerd(dockerd: &Path, dir: &Path, socket: &Path, log: fs::File) -> Child {
+    Command::new(dockerd)
+        .arg("--host")
+        .arg(format!("unix://{}", socket.display()))
+        .arg("--data-root")
+        .arg(dir.join("data"))
+        .arg("--exec-root")
+        .arg(dir.join("exec"))
+        .arg("--pidfile")
+        .arg(dir.join("docker.pid"))
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().expect("clone log handle"))
+        .stderr(log)
+        .spawn()
+        .expect("spawn dockerd")
 }
 
 /// /proc/self/mounts escapes space, tab, newline and backslash as octal.
@@ -864,6 +888,11 @@ impl Proxy {
     /// A private docker CLI config directory for clients of this proxy.
     pub fn cli_config(&self) -> &Path {
         &self.cli_config
+    }
+
+    /// The proxy's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// Whether the proxy process is still running.

@@ -107,6 +107,17 @@ fn bench(c: &mut Criterion) {
             )
         })
     });
+    c.bench_function("decode run body (2 KB), two-pass reference", |b| {
+        b.iter(|| {
+            black_box(
+                json::read_body_reference(
+                    black_box(run.as_bytes()),
+                    Some(&schema::CONTAINER_CREATE),
+                )
+                .unwrap(),
+            )
+        })
+    });
     c.bench_function("decide run body (2 KB)", |b| {
         b.iter(|| {
             black_box(check(

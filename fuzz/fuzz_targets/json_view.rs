@@ -1,5 +1,7 @@
-//! The Go-exact body view, differentially: whatever body is accepted, the bytes
-//! forwarded upstream (its re-serialisation) read back to exactly the value evaluated.
+//! The Go-exact body view, differentially: the one-pass schema-driven reader accepts
+//! exactly what the two-pass reference (strict parse, then schema check) accepts, with
+//! the same value; and whatever is accepted, the bytes forwarded upstream (its
+//! re-serialisation) read back to exactly the value evaluated.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 use portcullis::docker::{json, schema};
@@ -14,7 +16,14 @@ fuzz_target!(|data: &[u8]| {
     ];
     let Some((&sel, body)) = data.split_first() else { return };
     let obj = schemas[sel as usize % schemas.len()];
-    if let Ok(v) = json::read_body(body, Some(obj)) {
+    let one = json::read_body(body, Some(obj));
+    let two = json::read_body_reference(body, Some(obj));
+    match (&one, &two) {
+        (Ok(a), Ok(b)) => assert_eq!(a, b, "one-pass and reference values differ"),
+        (Err(_), Err(_)) => {}
+        _ => panic!("one-pass {one:?} vs reference {two:?}"),
+    }
+    if let Ok(v) = one {
         let forwarded = serde_json::to_vec(&v).expect("a checked value serialises");
         let back = json::read_body(&forwarded, Some(obj)).expect("forwarded bytes are accepted");
         assert_eq!(back, v, "forwarded bytes must decode to the evaluated value");

@@ -386,6 +386,9 @@ pub static EXEC_CREATE: Obj = Obj {
         ("Env", Ty::List(&Ty::Str)),
         ("WorkingDir", Ty::Str),
         ("Cmd", Ty::List(&Ty::Str)),
+        // docker-py sends the target container again; dockerd takes it from the path
+        // and ignores this key.
+        ("Container", Ty::Str),
     ],
 };
 
@@ -863,6 +866,13 @@ fn check_obj(
             path.push('.');
         }
         path.push_str(&key);
+        if item.is_null() {
+            // `null` under any key is a no-op for dockerd (unknown keys are ignored,
+            // null leaves a field as it is) and the key is not forwarded: drop it.
+            // docker-py sends `"NetworkingConfig": {"<network>": null}`.
+            path.truncate(len);
+            continue;
+        }
         let Some((name, ty)) = obj.fields.iter().find(|(name, _)| *name == key) else {
             let message = match obj.fields.iter().find(|(name, _)| go_fold_eq(name, &key)) {
                 Some((name, _)) => format!(
@@ -902,7 +912,7 @@ fn mismatch(path: &str, expected: &str, got: &Value) -> SchemaError {
 }
 
 /// A key quoted as a JSON string, so control characters cannot garble messages.
-fn quote(key: &str) -> String {
+pub(crate) fn quote(key: &str) -> String {
     Value::String(key.to_owned()).to_string()
 }
 
@@ -911,7 +921,7 @@ fn quote(key: &str) -> String {
 /// (`unicode.ToUpper(unicode.ToLower(r))`), U+0130 (İ) and U+0131 (ı) ≡ i. Every
 /// key that is not an exact field name is refused anyway; folding only chooses
 /// the message.
-fn go_fold_eq(a: &str, b: &str) -> bool {
+pub(crate) fn go_fold_eq(a: &str, b: &str) -> bool {
     fn fold(c: char) -> std::char::ToLowercase {
         match c {
             '\u{017F}' => 's',
@@ -1244,8 +1254,18 @@ mod tests {
             normalise(Value::Null, &Ty::Obj(&COMMIT_CONFIG)).unwrap(),
             Value::Null
         );
-        // an unknown key is refused even when null
-        assert!(normalise(json!({"Privileged": null}), &Ty::Obj(&CONTAINER_CREATE)).is_err());
+        // a null under a key that is no field is a no-op for dockerd: dropped, not
+        // forwarded (docker-py sends `"NetworkingConfig": {"net": null}`)
+        assert_eq!(
+            normalise(
+                json!({"Privileged": null, "Image": "x"}),
+                &Ty::Obj(&CONTAINER_CREATE)
+            )
+            .unwrap(),
+            json!({"Image": "x"})
+        );
+        // but a non-null unknown key is still refused
+        assert!(normalise(json!({"Privileged": false}), &Ty::Obj(&CONTAINER_CREATE)).is_err());
     }
 
     #[test]

@@ -320,6 +320,14 @@ async fn process(
     log.op = op.kind.name();
 
     let wants_upgrade = req.headers().contains_key(header::UPGRADE);
+    if wants_upgrade && op.kind.hijacks() && req.version() != Version::HTTP_11 {
+        // RFC 9110 §7.8: Upgrade is an HTTP/1.1 mechanism; the server side could not
+        // hand over an HTTP/1.0 connection, so the daemon must not start a session.
+        return Err(ProxyError::BadRequest(format!(
+            "{} needs HTTP/1.1 to upgrade the connection",
+            op.kind.name()
+        )));
+    }
     if wants_upgrade && op.kind.hijacks() {
         let want = expected_upgrade(op.kind);
         let got = req.headers()[header::UPGRADE].to_str().unwrap_or("");
@@ -341,6 +349,7 @@ async fn process(
         None
     };
     let has_body = may_have_body(&req);
+    let client_body_failed = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let (parts, body) = req.into_parts();
     match op.kind.body() {
         BodyKind::None => {
@@ -380,7 +389,16 @@ async fn process(
         }
         BodyKind::Binary => {
             if has_body {
-                forward_body = Some(body.map_err(BoxError::from).boxed_unsync());
+                // Remember when the client's own stream breaks (bad chunking, reset), so
+                // the failure is reported as the client's (400), not the daemon's (502).
+                let failed = client_body_failed.clone();
+                forward_body = Some(
+                    body.map_err(move |e| {
+                        failed.store(true, std::sync::atomic::Ordering::Relaxed);
+                        BoxError::from(e)
+                    })
+                    .boxed_unsync(),
+                );
             }
         }
     }
@@ -451,7 +469,13 @@ async fn process(
         },
         None => send.await,
     }
-    .map_err(upstream_error)?;
+    .map_err(|e| {
+        if client_body_failed.load(std::sync::atomic::Ordering::Relaxed) {
+            ProxyError::BadRequest(format!("the request body broke off: {e}"))
+        } else {
+            upstream_error(e)
+        }
+    })?;
 
     if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
         let Some(client_upgrade) = client_upgrade else {

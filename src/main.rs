@@ -434,6 +434,40 @@ fn init_tracing(json: bool) {
     }
 }
 
+/// Each proxied connection holds two descriptors (client and daemon). Raise the soft
+/// open-files limit to the hard limit, as Go programs such as dockerd do, and warn when
+/// even that cannot hold `max_connections`.
+fn raise_fd_limit(max_connections: usize) {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit only read and write the struct we pass.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
+        return;
+    }
+    let before = lim.rlim_cur;
+    if lim.rlim_cur < lim.rlim_max {
+        lim.rlim_cur = lim.rlim_max;
+        // SAFETY: as above.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) } != 0 {
+            lim.rlim_cur = before;
+        }
+    }
+    let needed = (max_connections as u64)
+        .saturating_mul(2)
+        .saturating_add(64);
+    if lim.rlim_cur < needed {
+        tracing::warn!(
+            open_files = lim.rlim_cur,
+            max_connections,
+            "the open-files limit cannot hold max_connections (two descriptors each); raise `ulimit -n` or LimitNOFILE"
+        );
+    } else {
+        tracing::debug!(from = before, to = lim.rlim_cur, "open-files limit");
+    }
+}
+
 fn serve(args: ServeArgs) -> ExitCode {
     let file = match &args.config {
         Some(p) => match std::fs::read_to_string(p) {
@@ -455,6 +489,7 @@ fn serve(args: ServeArgs) -> ExitCode {
         }
     };
     init_tracing(cfg.json_logs);
+    raise_fd_limit(cfg.max_connections);
 
     // Quick start: no certificate given and TLS not waived -> dev certificates.
     let mut dev_client: Option<PathBuf> = None;

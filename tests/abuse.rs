@@ -12,6 +12,8 @@
 //! In every case the daemon's recorded bytes are checked: nothing the policy did not see
 //! (denied bodies, smuggled second requests, privileged HostConfigs) ever reaches it.
 
+mod inproc;
+
 use std::io;
 use std::path::PathBuf;
 use std::pin::Pin;
@@ -19,9 +21,6 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use portcullis::policy::PolicySet;
-use portcullis::proxy::{upstream, Limits, ProxyState};
-use portcullis::server::{ListenAddr, Server, ServerOptions};
 use tokio::io::{
     AsyncBufRead, AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWriteExt, BufReader, ReadBuf,
 };
@@ -256,28 +255,7 @@ async fn start() -> Proxy {
     let sock = dir.path().join("d.sock");
     let rec = Record::default();
     fake_daemon(sock.clone(), rec.clone());
-    let connector =
-        upstream::Connector::new(upstream::UpstreamAddr::Unix(sock), Duration::from_secs(2));
-    let state = Arc::new(ProxyState::new(
-        connector,
-        PolicySet::builtin(),
-        Limits::default(),
-    ));
-    let opts = ServerOptions {
-        tls: None,
-        mtls: false,
-        handshake_timeout: Duration::from_secs(5),
-        header_timeout: Duration::from_secs(5),
-        grace_period: Duration::from_secs(1),
-        max_connections: 64,
-    };
-    let server = Server::bind(&[ListenAddr::Tcp("127.0.0.1:0".into())], state, opts)
-        .await
-        .unwrap();
-    let addr = server.local_urls()[0]
-        .trim_start_matches("tcp://")
-        .to_string();
-    tokio::spawn(server.run(std::future::pending()));
+    let addr = inproc::serve_plain(sock).await;
     Proxy {
         addr,
         rec,

@@ -2,6 +2,8 @@
 //! pipelining, smuggling attempts, upgrades with early bytes, half-close both ways,
 //! an upstream dying mid-stream, an unreachable upstream.
 
+mod inproc;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,30 +27,7 @@ async fn start_proxy() -> Proxy {
         .tempdir_in("/tmp")
         .unwrap();
     let sock = dir.path().join("d.sock");
-    let connector = upstream::Connector::new(
-        upstream::UpstreamAddr::Unix(sock.clone()),
-        Duration::from_secs(2),
-    );
-    let state = Arc::new(ProxyState::new(
-        connector,
-        PolicySet::builtin(),
-        Limits::default(),
-    ));
-    let opts = ServerOptions {
-        tls: None,
-        mtls: false,
-        handshake_timeout: Duration::from_secs(5),
-        header_timeout: Duration::from_secs(5),
-        grace_period: Duration::from_secs(1),
-        max_connections: 64,
-    };
-    let server = Server::bind(&[ListenAddr::Tcp("127.0.0.1:0".into())], state, opts)
-        .await
-        .unwrap();
-    let addr = server.local_urls()[0]
-        .trim_start_matches("tcp://")
-        .to_string();
-    tokio::spawn(server.run(std::future::pending()));
+    let addr = inproc::serve_plain(sock.clone()).await;
     Proxy {
         addr,
         _dir: dir,

@@ -132,7 +132,9 @@ else
     log "cargo build --release"
     (cd "$ROOT" && timeout 3600 cargo build --release --quiet >&2) || die "cargo build --release failed"
     log "build done; the benchmark starts now"
-    PORTCULLIS=$ROOT/target/release/portcullis
+    target_dir=${CARGO_TARGET_DIR:-$ROOT/target}
+    [[ $target_dir == /* ]] || target_dir=$ROOT/$target_dir
+    PORTCULLIS=$target_dir/release/portcullis
 fi
 START_SECS=$(date +%s)
 [[ -x $PORTCULLIS ]] || die "$PORTCULLIS missing after the build"

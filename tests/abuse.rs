@@ -14,6 +14,8 @@
 
 mod inproc;
 
+use inproc::{read_message, respond_json, Seen};
+
 use std::io;
 use std::path::PathBuf;
 use std::pin::Pin;
@@ -21,9 +23,7 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use tokio::io::{
-    AsyncBufRead, AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWriteExt, BufReader, ReadBuf,
-};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, BufReader, ReadBuf};
 use tokio::net::{TcpStream, UnixListener};
 
 /// Upper bound for any single wait on a socket.
@@ -42,33 +42,8 @@ const SMUGGLED: &str = "smuggled";
 // The fake daemon
 // ---------------------------------------------------------------------------
 
-/// A request as the fake daemon received it.
-#[derive(Debug, Clone)]
-struct Seen {
-    head: String,
-    body: Vec<u8>,
-}
-
-impl Seen {
-    fn line(&self) -> &str {
-        self.head.lines().next().unwrap_or("")
-    }
-
-    fn has_header(&self, name: &str) -> bool {
-        let want = format!("{}:", name.to_ascii_lowercase());
-        self.head
-            .lines()
-            .skip(1)
-            .any(|l| l.to_ascii_lowercase().starts_with(&want))
-    }
-
-    /// The policy's own lookups (`GET /containers/X/json`, `/volumes/X`, `/services/X`
-    /// without a version prefix), as opposed to requests forwarded for the client.
-    fn is_lookup(&self) -> bool {
-        is_lookup_line(self.line())
-    }
-}
-
+/// The policy's own lookups (`GET /containers/X/json`, `/volumes/X`, `/services/X`
+/// without a version prefix), as opposed to requests forwarded for the client.
 fn is_lookup_line(line: &str) -> bool {
     let Some(path) = line.strip_prefix("GET ").and_then(|r| r.split(' ').next()) else {
         return false;
@@ -95,7 +70,7 @@ impl Record {
             .lock()
             .unwrap()
             .iter()
-            .filter(|s| !s.is_lookup())
+            .filter(|s| !is_lookup_line(s.line()))
             .cloned()
             .collect()
     }
@@ -134,45 +109,6 @@ impl<R: AsyncRead + Unpin> AsyncRead for Tee<R> {
         }
         r
     }
-}
-
-/// Read one HTTP/1.1 message (head + Content-Length or chunked body); `None` on EOF or
-/// an incomplete message.
-async fn read_message<R: AsyncBufRead + Unpin>(r: &mut R) -> Option<Seen> {
-    let mut head = String::new();
-    loop {
-        let mut line = String::new();
-        if r.read_line(&mut line).await.ok()? == 0 {
-            return None;
-        }
-        head.push_str(&line);
-        if line == "\r\n" {
-            break;
-        }
-    }
-    let lower = head.to_ascii_lowercase();
-    let mut body = Vec::new();
-    if let Some(cl) = lower
-        .lines()
-        .find_map(|l| l.strip_prefix("content-length:"))
-    {
-        let n: usize = cl.trim().parse().ok()?;
-        body.resize(n, 0);
-        r.read_exact(&mut body).await.ok()?;
-    } else if lower.contains("transfer-encoding: chunked") {
-        loop {
-            let mut size = String::new();
-            r.read_line(&mut size).await.ok()?;
-            let n = usize::from_str_radix(size.trim(), 16).ok()?;
-            let mut chunk = vec![0; n + 2];
-            r.read_exact(&mut chunk).await.ok()?;
-            if n == 0 {
-                break;
-            }
-            body.extend_from_slice(&chunk[..n]);
-        }
-    }
-    Some(Seen { head, body })
 }
 
 /// Answers lookups with 404, attach/exec upgrades with `101 UPGRADED` (then echoes the
@@ -222,11 +158,7 @@ fn fake_daemon(sock: PathBuf, rec: Record) {
                     } else {
                         ("200 OK", format!("{{\"saw\":{line:?}}}"))
                     };
-                    let resp = format!(
-                        "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nApi-Version: 1.41\r\nContent-Length: {}\r\n\r\n{body}",
-                        body.len()
-                    );
-                    if w.write_all(resp.as_bytes()).await.is_err() {
+                    if !respond_json(&mut w, status, &body).await {
                         return;
                     }
                 }

@@ -10,6 +10,10 @@
 //! * private keys never appear in the logs, even at `RUST_LOG=trace`, through a full
 //!   request cycle, refused handshakes and a policy and certificate reload.
 
+mod inproc;
+
+use inproc::{read_message, respond_json, Seen};
+
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -22,7 +26,7 @@ use rcgen::{
     ExtendedKeyUsagePurpose, IsCa, KeyPair, KeyUsagePurpose,
 };
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
-use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpStream, UnixListener};
 use tokio_rustls::TlsConnector;
 
@@ -151,29 +155,6 @@ impl Pki {
 // The fake daemon
 // ---------------------------------------------------------------------------
 
-#[derive(Debug, Clone)]
-struct Seen {
-    head: String,
-    body: Vec<u8>,
-}
-
-impl Seen {
-    fn line(&self) -> &str {
-        self.head.lines().next().unwrap_or("")
-    }
-
-    /// Values of header `name` as the daemon received them.
-    fn header_values(&self, name: &str) -> Vec<String> {
-        let want = format!("{}:", name.to_ascii_lowercase());
-        self.head
-            .lines()
-            .skip(1)
-            .filter(|l| l.to_ascii_lowercase().starts_with(&want))
-            .map(|l| l[want.len()..].trim().to_string())
-            .collect()
-    }
-}
-
 #[derive(Clone, Default)]
 struct Record {
     requests: Arc<Mutex<Vec<Seen>>>,
@@ -193,42 +174,6 @@ impl Record {
     fn clear(&self) {
         self.requests.lock().unwrap().clear();
     }
-}
-
-async fn read_message<R: AsyncBufRead + Unpin>(r: &mut R) -> Option<Seen> {
-    let mut head = String::new();
-    loop {
-        let mut line = String::new();
-        if r.read_line(&mut line).await.ok()? == 0 {
-            return None;
-        }
-        head.push_str(&line);
-        if line == "\r\n" {
-            break;
-        }
-    }
-    let lower = head.to_ascii_lowercase();
-    let mut body = Vec::new();
-    if let Some(cl) = lower
-        .lines()
-        .find_map(|l| l.strip_prefix("content-length:"))
-    {
-        body.resize(cl.trim().parse().ok()?, 0);
-        r.read_exact(&mut body).await.ok()?;
-    } else if lower.contains("transfer-encoding: chunked") {
-        loop {
-            let mut size = String::new();
-            r.read_line(&mut size).await.ok()?;
-            let n = usize::from_str_radix(size.trim(), 16).ok()?;
-            let mut chunk = vec![0; n + 2];
-            r.read_exact(&mut chunk).await.ok()?;
-            if n == 0 {
-                break;
-            }
-            body.extend_from_slice(&chunk[..n]);
-        }
-    }
-    Some(Seen { head, body })
 }
 
 /// Lookups (`GET /containers/X/json`, no version prefix) get 404, everything else 200
@@ -255,11 +200,7 @@ fn fake_daemon(sock: &Path, rec: Record) {
                     } else {
                         ("200 OK", format!("{{\"saw\":{line:?}}}"))
                     };
-                    let resp = format!(
-                        "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nApi-Version: 1.41\r\nContent-Length: {}\r\n\r\n{body}",
-                        body.len()
-                    );
-                    if w.write_all(resp.as_bytes()).await.is_err() {
+                    if !respond_json(&mut w, status, &body).await {
                         return;
                     }
                 }

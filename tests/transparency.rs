@@ -4,13 +4,12 @@
 
 mod inproc;
 
+use inproc::{read_message, respond_json, Seen};
+
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use portcullis::policy::PolicySet;
-use portcullis::proxy::{upstream, Limits, ProxyState};
-use portcullis::server::{ListenAddr, Server, ServerOptions};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpStream, UnixListener, UnixStream};
 use tokio::sync::mpsc;
@@ -35,50 +34,6 @@ async fn start_proxy() -> Proxy {
     }
 }
 
-/// A request as the fake daemon received it.
-#[derive(Debug)]
-struct Seen {
-    head: String,
-    body: Vec<u8>,
-}
-
-async fn read_request<R: tokio::io::AsyncBufRead + Unpin>(r: &mut R) -> Option<Seen> {
-    let mut head = String::new();
-    loop {
-        let mut line = String::new();
-        if r.read_line(&mut line).await.ok()? == 0 {
-            return None;
-        }
-        head.push_str(&line);
-        if line == "\r\n" {
-            break;
-        }
-    }
-    let lower = head.to_ascii_lowercase();
-    let mut body = Vec::new();
-    if let Some(cl) = lower
-        .lines()
-        .find_map(|l| l.strip_prefix("content-length:"))
-    {
-        let n: usize = cl.trim().parse().unwrap();
-        body.resize(n, 0);
-        r.read_exact(&mut body).await.ok()?;
-    } else if lower.contains("transfer-encoding: chunked") {
-        loop {
-            let mut size = String::new();
-            r.read_line(&mut size).await.ok()?;
-            let n = usize::from_str_radix(size.trim(), 16).ok()?;
-            let mut chunk = vec![0; n + 2];
-            r.read_exact(&mut chunk).await.ok()?;
-            if n == 0 {
-                break;
-            }
-            body.extend_from_slice(&chunk[..n]);
-        }
-    }
-    Some(Seen { head, body })
-}
-
 /// A fake daemon answering every request with 200 and echoing the request line.
 fn echo_daemon(sock: PathBuf) -> mpsc::UnboundedReceiver<Seen> {
     let (tx, rx) = mpsc::unbounded_channel();
@@ -90,15 +45,10 @@ fn echo_daemon(sock: PathBuf) -> mpsc::UnboundedReceiver<Seen> {
             tokio::spawn(async move {
                 let (r, mut w) = s.into_split();
                 let mut r = BufReader::new(r);
-                while let Some(seen) = read_request(&mut r).await {
-                    let line = seen.head.lines().next().unwrap_or("").to_string();
-                    let body = format!("{{\"saw\":{line:?}}}");
-                    let resp = format!(
-                        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nApi-Version: 1.41\r\nContent-Length: {}\r\n\r\n{body}",
-                        body.len()
-                    );
+                while let Some(seen) = read_message(&mut r).await {
+                    let body = format!("{{\"saw\":{:?}}}", seen.line());
                     let _ = tx.send(seen);
-                    if w.write_all(resp.as_bytes()).await.is_err() {
+                    if !respond_json(&mut w, "200 OK", &body).await {
                         return;
                     }
                 }
@@ -110,7 +60,7 @@ fn echo_daemon(sock: PathBuf) -> mpsc::UnboundedReceiver<Seen> {
 
 /// Read one HTTP/1.1 response (head + Content-Length body) from the client side.
 async fn read_response<R: tokio::io::AsyncBufRead + Unpin>(r: &mut R) -> (String, String) {
-    let seen = read_request(r).await.expect("a response");
+    let seen = read_message(r).await.expect("a response");
     (seen.head, String::from_utf8_lossy(&seen.body).into_owned())
 }
 
@@ -251,7 +201,7 @@ where
                 let mut r = BufReader::new(s);
                 // Policy lookups (container inspect) come first on the pooled connection.
                 loop {
-                    let Some(seen) = read_request(&mut r).await else {
+                    let Some(seen) = read_message(&mut r).await else {
                         return;
                     };
                     if seen.head.to_ascii_lowercase().contains("upgrade: tcp") {
@@ -346,7 +296,7 @@ async fn upstream_dying_mid_stream_closes_cleanly_and_proxy_survives() {
             let Ok((s, _)) = l.accept().await else { return };
             tokio::spawn(async move {
                 let mut r = BufReader::new(s);
-                let seen = read_request(&mut r).await.unwrap();
+                let seen = read_message(&mut r).await.unwrap();
                 if seen.head.contains("/logs") {
                     // Chunked stream, then the daemon dies without the last chunk.
                     r.get_mut()
@@ -419,29 +369,7 @@ async fn graceful_shutdown_drains_sessions_and_stops_accepting() {
         .tempdir_in("/tmp")
         .unwrap();
     let sock = dir.path().join("d.sock");
-    let connector = upstream::Connector::new(
-        upstream::UpstreamAddr::Unix(sock.clone()),
-        Duration::from_secs(2),
-    );
-    let state = Arc::new(ProxyState::new(
-        connector,
-        PolicySet::builtin(),
-        Limits::default(),
-    ));
-    let opts = ServerOptions {
-        tls: None,
-        mtls: false,
-        handshake_timeout: Duration::from_secs(5),
-        header_timeout: Duration::from_secs(5),
-        grace_period: Duration::from_secs(10),
-        max_connections: 64,
-    };
-    let server = Server::bind(&[ListenAddr::Tcp("127.0.0.1:0".into())], state, opts)
-        .await
-        .unwrap();
-    let addr = server.local_urls()[0]
-        .trim_start_matches("tcp://")
-        .to_string();
+    let (server, addr) = inproc::bind_plain(sock.clone(), Duration::from_secs(10)).await;
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let run = tokio::spawn(server.run(async move {
         let _ = stop_rx.await;

@@ -8,7 +8,7 @@
 mod support;
 
 use std::fs;
-use std::net::{TcpListener, UdpSocket};
+
 use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::thread;
@@ -16,9 +16,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use sha2::{Digest, Sha256};
 use support::{
-    assert_fails, assert_ok, command_via, compose_via, docker_via, docker_via_env, require_daemon,
-    require_tool, run_command, show, stderr_of, stdout_of, tail_lines, Cases, DockerDaemon, Input,
-    Proxy, TestCerts, TEST_IMAGE,
+    assert_fails, assert_ok, command_via, compose_via, docker_via, docker_via_env, free_tcp_port,
+    free_udp_port, require_daemon, require_tool, run_command, show, stderr_of, stdout_of,
+    tail_lines, Cases, DockerDaemon, Input, Proxy, TestCerts, TEST_IMAGE,
 };
 
 const DEFAULT_POLICY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/policies/default.toml");
@@ -91,22 +91,6 @@ fn sha256_file(path: &Path) -> String {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
-}
-
-fn free_tcp_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("bind an ephemeral port")
-        .port()
-}
-
-/// A free UDP port in the range dockerd accepts for `--data-path-port`.
-fn free_udp_port() -> u16 {
-    let start = 20000 + (std::process::id() % 20000) as u16;
-    (start..49000)
-        .chain(20000..start)
-        .find(|port| UdpSocket::bind(("0.0.0.0", *port)).is_ok())
-        .expect("a free UDP port")
 }
 
 fn assert_contains(haystack: &str, needle: &str, what: &str) {
@@ -612,7 +596,7 @@ fn docker_cli_through_portcullis() {
     // 16.
     case(&mut cases, &world, "swarm_service", |w| {
         let listen = format!("127.0.0.1:{}", free_tcp_port());
-        let data_port = free_udp_port().to_string();
+        let data_port = free_udp_port(0).to_string();
         w.daemon.direct_ok(&[
             "swarm",
             "init",

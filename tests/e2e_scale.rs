@@ -19,7 +19,7 @@ mod support;
 
 use std::fs;
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream, UdpSocket};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::thread;
@@ -40,23 +40,6 @@ fn repo_path(rel: &str) -> PathBuf {
 
 fn stack_file() -> PathBuf {
     repo_path("examples/swarm/portcullis-stack.yml")
-}
-
-fn free_tcp_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("bind an ephemeral port")
-        .port()
-}
-
-/// A free UDP port in the range dockerd accepts for `--data-path-port` (kept
-/// apart from other swarms on this host, as tests/e2e_cli.rs does).
-fn free_udp_port() -> u16 {
-    let start = 20000 + ((std::process::id() + 7919) % 20000) as u16;
-    (start..49000)
-        .chain(20000..start)
-        .find(|port| UdpSocket::bind(("0.0.0.0", *port)).is_ok())
-        .expect("a free UDP port")
 }
 
 /// One Portcullis replica as a docker client sees it.
@@ -293,7 +276,7 @@ fn replicas_behind_a_swarm_manager() {
     let deployed = image_ok
         && cases.run("swarm init, secrets, config, stack deploy", || {
             let listen = format!("127.0.0.1:{}", free_tcp_port());
-            let data_port = free_udp_port().to_string();
+            let data_port = free_udp_port(7919).to_string();
             d.direct_ok(&[
                 "swarm",
                 "init",

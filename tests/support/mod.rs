@@ -1068,3 +1068,26 @@ impl Cases {
         }
     }
 }
+
+// ---------------------------------------------------------------------------
+// Ports
+// ---------------------------------------------------------------------------
+
+/// A free TCP port on 127.0.0.1.
+pub fn free_tcp_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("bind an ephemeral port")
+        .port()
+}
+
+/// A free UDP port in the range dockerd accepts for `--data-path-port`. The search
+/// starts at a point derived from the process id and `salt`, so swarms of different
+/// suites on this host keep apart.
+pub fn free_udp_port(salt: u32) -> u16 {
+    let start = 20000 + ((std::process::id() + salt) % 20000) as u16;
+    (start..49000)
+        .chain(20000..start)
+        .find(|port| std::net::UdpSocket::bind(("0.0.0.0", *port)).is_ok())
+        .expect("a free UDP port")
+}

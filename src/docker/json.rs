@@ -105,7 +105,7 @@ pub fn parse_strict(body: &[u8]) -> Result<Value, JsonError> {
 /// Parse strictly and check against a schema: the value to evaluate and forward.
 ///
 /// One pass: the parser is driven by the schema, so each key is matched to its field
-/// as it is read (a bitset of seen fields replaces hashing for duplicate detection),
+/// as it is read (a table of seen fields replaces hashing for duplicate detection),
 /// struct fields that are `null` are never stored, and no intermediate tree is built.
 /// It accepts exactly what [`parse_strict`] followed by [`schema::normalise`] accepts,
 /// with the same result (a unit test and the `json_view` fuzz target check this).

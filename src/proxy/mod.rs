@@ -9,6 +9,7 @@ pub mod splice;
 pub mod upstream;
 
 use std::convert::Infallible;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -349,7 +350,8 @@ async fn process(
         None
     };
     let has_body = may_have_body(&req);
-    let client_body_failed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // Set when a streamed client body breaks off; only streamed bodies need it.
+    let mut client_body_failed: Option<Arc<AtomicBool>> = None;
     let (parts, body) = req.into_parts();
     match op.kind.body() {
         BodyKind::None => {
@@ -391,10 +393,11 @@ async fn process(
             if has_body {
                 // Remember when the client's own stream breaks (bad chunking, reset), so
                 // the failure is reported as the client's (400), not the daemon's (502).
-                let failed = client_body_failed.clone();
+                let failed = Arc::new(AtomicBool::new(false));
+                client_body_failed = Some(failed.clone());
                 forward_body = Some(
                     body.map_err(move |e| {
-                        failed.store(true, std::sync::atomic::Ordering::Relaxed);
+                        failed.store(true, Ordering::Relaxed);
                         BoxError::from(e)
                     })
                     .boxed_unsync(),
@@ -470,7 +473,7 @@ async fn process(
         None => send.await,
     }
     .map_err(|e| {
-        if client_body_failed.load(std::sync::atomic::Ordering::Relaxed) {
+        if client_body_failed.is_some_and(|f| f.load(Ordering::Relaxed)) {
             ProxyError::BadRequest(format!("the request body broke off: {e}"))
         } else {
             upstream_error(e)

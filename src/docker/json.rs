@@ -141,14 +141,9 @@ pub fn read_body(body: &[u8], schema: Option<&'static Obj>) -> Result<Value, Jso
             };
             Err(JsonError(e.to_string()))
         }
-        (Err(e), None) if e.is_eof() || e.is_syntax() || e.is_data() => {
-            // A trailing-data error from `end()` reads better in our words.
-            match de.end() {
-                Err(_) if e.to_string().starts_with("trailing") => {
-                    Err(JsonError("unexpected data after the JSON value".into()))
-                }
-                _ => Err(JsonError(e.to_string())),
-            }
+        // serde_json's "trailing characters" (from `end()`) reads better in our words.
+        (Err(e), None) if e.to_string().starts_with("trailing") => {
+            Err(JsonError("unexpected data after the JSON value".into()))
         }
         (Err(e), None) => Err(JsonError(e.to_string())),
     }

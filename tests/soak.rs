@@ -10,6 +10,7 @@
 //! The default is the short mode CI runs (100 attach sessions, ~40 s). The long run
 //! reported in the README:
 //! `SOAK_SESSIONS=1000 SOAK_EXEC_WORKERS=16 SOAK_SECS=300 cargo test --release --test soak -- --nocapture`
+//! (`SOAK_HOLD_SECS=N` keeps the proxy running N seconds after the run, for inspection).
 
 mod support;
 
@@ -757,6 +758,14 @@ fn soak_with_daemon_restarts() {
     println!(
         "soak: after: {fds:?} fds (idle {idle_fds:?}, peak {peak_fds:?}), {rss} KiB RSS (idle {idle_rss}, peak {peak_rss})"
     );
+    // SOAK_HOLD_SECS keeps the proxy up after the run, to inspect it (gdb, /proc).
+    if let Some(hold) = std::env::var("SOAK_HOLD_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+    {
+        println!("soak: holding portcullis (pid {pid}) for {hold}s");
+        std::thread::sleep(Duration::from_secs(hold));
+    }
 
     let s = &stats;
     println!(

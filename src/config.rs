@@ -37,6 +37,7 @@ pub struct FileConfig {
     pub audit_log: Option<PathBuf>,
     pub max_connections: Option<usize>,
     pub watch_interval_secs: Option<u64>,
+    pub workers: Option<usize>,
 }
 
 /// Where the daemon is.
@@ -117,6 +118,8 @@ pub struct Config {
     pub max_connections: usize,
     /// How often policy and certificate files are checked for changes (0: never).
     pub watch_interval: Duration,
+    /// Threads serving connections (default: one per CPU).
+    pub workers: usize,
 }
 
 /// The default data directory (dev certificates for the quick start).
@@ -158,7 +161,8 @@ impl FileConfig {
             admin_listen,
             audit_log,
             max_connections,
-            watch_interval_secs
+            watch_interval_secs,
+            workers
         )
     }
 
@@ -237,6 +241,9 @@ impl FileConfig {
         if self.max_connections == Some(0) {
             errors.push("max_connections must be positive".into());
         }
+        if self.workers == Some(0) {
+            errors.push("workers must be positive".into());
+        }
         if self.max_body_bytes == Some(0) {
             errors.push("max_body_bytes must be positive".into());
         }
@@ -276,6 +283,9 @@ impl FileConfig {
             audit_log: self.audit_log,
             max_connections: self.max_connections.unwrap_or(4096),
             watch_interval: secs(self.watch_interval_secs, 2),
+            workers: self
+                .workers
+                .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
         })
     }
 }

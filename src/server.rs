@@ -58,6 +58,9 @@ pub struct ServerOptions {
     pub grace_period: Duration,
     /// Connections beyond this many are closed at once.
     pub max_connections: usize,
+    /// Worker threads serving connections, each with its own single-threaded runtime
+    /// and upstream pool (see [`Server::run`]).
+    pub workers: usize,
 }
 
 enum Bound {
@@ -134,25 +137,89 @@ impl Server {
     }
 
     /// Serve until `shutdown` resolves, then drain for the grace period.
+    ///
+    /// Connections are served by `workers` threads, each running a single-threaded
+    /// runtime that accepts on its own duplicate of every listener: a connection, its
+    /// requests, its upstream connection (from the thread's own pool, see
+    /// [`crate::proxy::set_shard`]) and its hijacked session all stay on the thread that
+    /// accepted it, so a request costs no cross-thread wake-ups. The kernel hands each
+    /// new connection to one waiting thread; an idle thread tends to win.
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
         let (tx, rx) = watch::channel(false);
-        let mut accept_tasks = Vec::new();
+        let (stop_tx, stop_rx) = watch::channel(false);
         let mut unix_paths = Vec::new();
+        let mut listeners = Vec::new();
         for b in self.bound {
+            let l = match b {
+                Bound::Tcp(l) => l.into_std().map(StdBound::Tcp),
+                Bound::Unix(l, p) => {
+                    unix_paths.push(p);
+                    l.into_std().map(StdBound::Unix)
+                }
+            };
+            match l {
+                Ok(l) => listeners.push(l),
+                Err(e) => tracing::error!(error = %e, "cannot hand a listener to the workers"),
+            }
+        }
+        let workers = self.opts.workers.max(1);
+        let mut accepting = Vec::new();
+        for shard in 0..workers {
+            let copies: io::Result<Vec<StdBound>> =
+                listeners.iter().map(StdBound::try_clone).collect();
+            let copies = match copies {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::error!(worker = shard, error = %e, "cannot duplicate a listener; worker not started");
+                    continue;
+                }
+            };
             let ctx = AcceptCtx {
                 state: self.state.clone(),
                 opts: self.opts.clone(),
                 conns: self.conns.clone(),
                 shutdown: rx.clone(),
             };
-            match b {
-                Bound::Tcp(l) => accept_tasks.push(tokio::spawn(accept_tcp(l, ctx))),
-                Bound::Unix(l, p) => {
-                    unix_paths.push(p);
-                    accept_tasks.push(tokio::spawn(accept_unix(l, ctx)));
-                }
+            let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
+            accepting.push(done_rx);
+            let mut stop = stop_rx.clone();
+            let spawned = std::thread::Builder::new()
+                .name(format!("portcullis-w{shard}"))
+                .spawn(move || {
+                    let rt = match tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                    {
+                        Ok(rt) => rt,
+                        Err(e) => {
+                            tracing::error!(worker = shard, error = %e, "cannot start a worker runtime");
+                            return;
+                        }
+                    };
+                    crate::proxy::set_shard(shard);
+                    rt.block_on(async move {
+                        let mut loops = Vec::new();
+                        for l in copies {
+                            match l.into_tokio() {
+                                Ok(Bound::Tcp(l)) => loops.push(tokio::spawn(accept_tcp(l, ctx.clone()))),
+                                Ok(Bound::Unix(l, _)) => loops.push(tokio::spawn(accept_unix(l, ctx.clone()))),
+                                Err(e) => tracing::error!(worker = shard, error = %e, "cannot register a listener"),
+                            }
+                        }
+                        for l in loops {
+                            let _ = l.await;
+                        }
+                        drop(done_tx);
+                        // Keep serving open connections until the server is done with them.
+                        let _ = stop.wait_for(|s| *s).await;
+                    });
+                    // Dropping the runtime closes whatever outlived the grace period.
+                });
+            if let Err(e) = spawned {
+                tracing::error!(worker = shard, error = %e, "cannot start a worker thread");
             }
         }
+        drop(listeners);
         shutdown.await;
         tracing::info!(
             connections = self.conns.live(),
@@ -161,8 +228,8 @@ impl Server {
             "shutting down: no new connections; draining"
         );
         let _ = tx.send(true);
-        for t in accept_tasks {
-            let _ = t.await;
+        for done in accepting {
+            let _ = done.await;
         }
         for p in unix_paths {
             let _ = std::fs::remove_file(p);
@@ -180,6 +247,30 @@ impl Server {
                 "grace period over; closing what is left"
             ),
         }
+        let _ = stop_tx.send(true);
+    }
+}
+
+/// A listener detached from any runtime, to be duplicated into each worker's.
+enum StdBound {
+    Tcp(std::net::TcpListener),
+    Unix(std::os::unix::net::UnixListener),
+}
+
+impl StdBound {
+    fn try_clone(&self) -> io::Result<StdBound> {
+        Ok(match self {
+            StdBound::Tcp(l) => StdBound::Tcp(l.try_clone()?),
+            StdBound::Unix(l) => StdBound::Unix(l.try_clone()?),
+        })
+    }
+
+    /// Register with the current runtime (the duplicate shares the non-blocking flag).
+    fn into_tokio(self) -> io::Result<Bound> {
+        Ok(match self {
+            StdBound::Tcp(l) => Bound::Tcp(TcpListener::from_std(l)?),
+            StdBound::Unix(l) => Bound::Unix(UnixListener::from_std(l)?, PathBuf::new()),
+        })
     }
 }
 

@@ -133,22 +133,42 @@ impl RequestLog {
                 error: self.error.as_deref(),
             });
         }
+        // Every decision is in the audit record above; the diagnostic log repeats the
+        // ones worth a look (denials, audit-mode findings, failures) at info, and the
+        // rest only at debug: one write per request instead of two on the hot path.
+        let notable = self.decision != "allow"
+            || !self.rules.is_empty()
+            || self.error.is_some()
+            || self.upstream_error
+            || self.status >= 500;
+        if notable {
+            self.log_line(ms, tracing::Level::INFO);
+        } else if tracing::enabled!(tracing::Level::DEBUG) {
+            self.log_line(ms, tracing::Level::DEBUG);
+        }
+    }
+}
+
+impl RequestLog {
+    fn log_line(&self, ms: f64, level: tracing::Level) {
         let rules = self.rules.join(",");
-        if let Some(err) = &self.error {
-            tracing::info!(
-                identity = %self.identity, remote = %self.remote, method = %self.method,
-                path = %self.path, op = %self.op, policy = %self.policy, decision = %self.decision,
-                rules = %rules, status = self.status, bytes_in = self.bytes_in,
-                bytes_out = self.bytes_out, duration_ms = format_args!("{ms:.2}"),
-                error = %err, "request"
-            );
-        } else {
-            tracing::info!(
-                identity = %self.identity, remote = %self.remote, method = %self.method,
-                path = %self.path, op = %self.op, policy = %self.policy, decision = %self.decision,
-                rules = %rules, status = self.status, bytes_in = self.bytes_in,
-                bytes_out = self.bytes_out, duration_ms = format_args!("{ms:.2}"), "request"
-            );
+        macro_rules! line {
+            ($lvl:expr $(, $err:expr)?) => {
+                tracing::event!(
+                    $lvl,
+                    identity = %self.identity, remote = %self.remote, method = %self.method,
+                    path = %self.path, op = %self.op, policy = %self.policy, decision = %self.decision,
+                    rules = %rules, status = self.status, bytes_in = self.bytes_in,
+                    bytes_out = self.bytes_out, duration_ms = format_args!("{ms:.2}"),
+                    $(error = %$err,)? "request"
+                )
+            };
+        }
+        match (level == tracing::Level::INFO, &self.error) {
+            (true, Some(e)) => line!(tracing::Level::INFO, e),
+            (true, None) => line!(tracing::Level::INFO),
+            (false, Some(e)) => line!(tracing::Level::DEBUG, e),
+            (false, None) => line!(tracing::Level::DEBUG),
         }
     }
 }

@@ -70,7 +70,7 @@ async fn inspect(
         .header(http::header::HOST, UPSTREAM_AUTHORITY)
         .body(empty_body())
         .map_err(|e| ProxyError::BadRequest(e.to_string()))?;
-    let resp = state.client.request(req).await.map_err(|e| {
+    let resp = state.client().request(req).await.map_err(|e| {
         ProxyError::UpstreamUnreachable(format!("cannot reach the Docker daemon: {e}"))
     })?;
     let status = resp.status();

@@ -71,7 +71,9 @@ impl Default for Limits {
 
 /// State shared by every connection.
 pub struct ProxyState {
-    pub client: Client<Connector, ProxyBody>,
+    /// One keep-alive pool per server worker thread ([`set_shard`]), so a request and
+    /// the upstream connection serving it stay on one thread.
+    clients: Box<[Client<Connector, ProxyBody>]>,
     pub connector: Connector,
     pub policies: RwLock<Arc<PolicySet>>,
     pub limits: Limits,
@@ -92,12 +94,8 @@ impl ProxyState {
         limits: Limits,
         observers: body::Observers,
     ) -> Self {
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(60))
-            .pool_max_idle_per_host(64)
-            .build(connector.clone());
         ProxyState {
-            client,
+            clients: upstream_pools(&connector, 1),
             connector,
             policies: RwLock::new(Arc::new(policies)),
             limits,
@@ -105,6 +103,18 @@ impl ProxyState {
             connections: Arc::default(),
             observers: Arc::new(observers),
         }
+    }
+
+    /// Give each of `n` server worker threads its own upstream pool.
+    pub fn shards(mut self, n: usize) -> Self {
+        self.clients = upstream_pools(&self.connector, n);
+        self
+    }
+
+    /// The upstream client of the calling worker thread.
+    pub fn client(&self) -> &Client<Connector, ProxyBody> {
+        let i = SHARD.with(|s| s.get());
+        &self.clients[i % self.clients.len()]
     }
 
     pub fn policies(&self) -> Arc<PolicySet> {
@@ -120,6 +130,28 @@ impl ProxyState {
             Err(poisoned) => *poisoned.into_inner() = Arc::new(p),
         }
     }
+}
+
+thread_local! {
+    static SHARD: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// Mark the calling thread as server worker `i` (it then uses upstream pool `i`).
+pub fn set_shard(i: usize) {
+    SHARD.with(|s| s.set(i));
+}
+
+/// `n` keep-alive pools to the daemon, 64 idle connections in all.
+fn upstream_pools(connector: &Connector, n: usize) -> Box<[Client<Connector, ProxyBody>]> {
+    let n = n.max(1);
+    (0..n)
+        .map(|_| {
+            Client::builder(TokioExecutor::new())
+                .pool_idle_timeout(Duration::from_secs(60))
+                .pool_max_idle_per_host(64usize.div_ceil(n))
+                .build(connector.clone())
+        })
+        .collect()
 }
 
 /// Who is on the other end of a client connection.
@@ -460,7 +492,7 @@ async fn process(
     let up = up
         .body(forward_body.unwrap_or_else(empty_body))
         .map_err(|e| ProxyError::BadRequest(format!("cannot build upstream request: {e}")))?;
-    let send = state.client.request(up);
+    let send = state.client().request(up);
     let mut resp = match state.limits.response_timeout {
         Some(t) => match tokio::time::timeout(t, send).await {
             Ok(r) => r,

@@ -17,6 +17,7 @@ use super::ProxyState;
 #[derive(Default)]
 pub struct Tracker {
     live: AtomicUsize,
+    ended: AtomicUsize,
     changed: Notify,
 }
 
@@ -26,6 +27,7 @@ pub struct TrackGuard(Arc<Tracker>);
 impl Drop for TrackGuard {
     fn drop(&mut self) {
         self.0.live.fetch_sub(1, Ordering::SeqCst);
+        self.0.ended.fetch_add(1, Ordering::Relaxed);
         self.0.changed.notify_waiters();
     }
 }
@@ -38,6 +40,11 @@ impl Tracker {
 
     pub fn live(&self) -> usize {
         self.live.load(Ordering::SeqCst)
+    }
+
+    /// How many tracked connections or sessions have ended so far.
+    pub fn ended(&self) -> usize {
+        self.ended.load(Ordering::Relaxed)
     }
 
     /// Wait until no session is live.

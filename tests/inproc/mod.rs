@@ -32,6 +32,7 @@ pub async fn bind_plain(daemon_socket: PathBuf, grace_period: Duration) -> (Serv
         header_timeout: Duration::from_secs(5),
         grace_period,
         max_connections: 64,
+        workers: 2,
     };
     let server = Server::bind(&[ListenAddr::Tcp("127.0.0.1:0".into())], state, opts)
         .await

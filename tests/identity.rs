@@ -570,11 +570,14 @@ fn spoof_headers() -> String {
     SPOOF.iter().map(|(k, v)| format!("{k}: {v}\r\n")).collect()
 }
 
+/// The shipped default policy, served next to the admins policy.
+fn default_policy() -> String {
+    fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("policies/default.toml")).unwrap()
+}
+
 #[tokio::test]
 async fn identity_comes_only_from_the_certificate() {
-    let default_policy =
-        fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("policies/default.toml"))
-            .unwrap();
+    let default_policy = default_policy();
     let serve = Serve::start(
         &[
             ("admins.toml", ADMINS_POLICY),
@@ -711,9 +714,7 @@ fn key_fingerprints(label: &str, pem: &str) -> Vec<(String, String)> {
 #[tokio::test]
 async fn private_keys_never_reach_the_logs() {
     for format in ["text", "json"] {
-        let default_policy =
-            fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("policies/default.toml"))
-                .unwrap();
+        let default_policy = default_policy();
         let serve = Serve::start(
             &[
                 ("admins.toml", ADMINS_POLICY),

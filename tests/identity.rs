@@ -597,7 +597,11 @@ async fn identity_comes_only_from_the_certificate() {
     assert_eq!(status_of(&resp), 200, "alice may: {resp}");
     let seen = serve.rec.requests();
     assert_eq!(seen.len(), 1, "{seen:#?}");
-    assert_eq!(String::from_utf8_lossy(&seen[0].body), PRIV);
+    let forwarded: serde_json::Value = serde_json::from_slice(&seen[0].body).unwrap();
+    assert_eq!(
+        forwarded,
+        serde_json::from_str::<serde_json::Value>(PRIV).unwrap()
+    );
     serve.rec.clear();
 
     // bob claims to be alice in every header a proxy or client might use: denied under

@@ -95,11 +95,22 @@ pub fn parse_strict(body: &[u8]) -> Result<Value, JsonError> {
     if body.starts_with(&[0xEF, 0xBB, 0xBF]) {
         return Err(JsonError("body starts with a byte-order mark".into()));
     }
-    let mut de = serde_json::Deserializer::from_slice(body);
+    let mut de = serde_json::Deserializer::from_str(utf8(body)?);
     let Strict(v) = Strict::deserialize(&mut de).map_err(|e| JsonError(e.to_string()))?;
     de.end()
         .map_err(|_| JsonError("unexpected data after the JSON value".into()))?;
     Ok(v)
+}
+
+/// The body as text. Validating it once up front lets the parser borrow every string
+/// without checking each one again.
+fn utf8(body: &[u8]) -> Result<&str, JsonError> {
+    std::str::from_utf8(body).map_err(|e| {
+        JsonError(format!(
+            "body is not valid UTF-8 (byte {})",
+            e.valid_up_to() + 1
+        ))
+    })
 }
 
 /// Parse strictly and check against a schema: the value to evaluate and forward.
@@ -124,7 +135,7 @@ pub fn read_body(body: &[u8], schema: Option<&'static Obj>) -> Result<Value, Jso
     }
     let failure = RefCell::new(None);
     let ty = Ty::Obj(obj);
-    let mut de = serde_json::Deserializer::from_slice(body);
+    let mut de = serde_json::Deserializer::from_str(utf8(body)?);
     let result = Typed {
         ty: &ty,
         failure: &failure,
@@ -298,8 +309,11 @@ impl<'de> Visitor<'de> for Typed<'_> {
                 // Which fields were seen: duplicates are refused without hashing.
                 let mut seen = vec![false; obj.fields.len()];
                 let mut dropped: Vec<Cow<'de, str>> = Vec::new();
+                // Clients send fields in Go's struct order, which the schema tables
+                // follow, so the search starts after the last field found.
+                let mut cursor = 0;
                 while let Some(key) = access.next_key_seed(KeySeed)? {
-                    let Some(i) = obj.fields.iter().position(|(name, _)| *name == key) else {
+                    let Some(i) = field_index(obj, &key, cursor) else {
                         // A null under a key that is no field is a no-op for dockerd
                         // and is not forwarded (see `schema::normalise`).
                         let item = access.next_value_seed(self.at(&Ty::Any));
@@ -325,6 +339,7 @@ impl<'de> Visitor<'de> for Typed<'_> {
                         let e = self.fail(message);
                         return self.within(Err(e), || format!(".{key}"));
                     };
+                    cursor = i + 1;
                     if std::mem::replace(&mut seen[i], true) {
                         return Err(duplicate(&key));
                     }
@@ -353,6 +368,13 @@ impl<'de> Visitor<'de> for Typed<'_> {
         }
         Ok(Value::Object(map))
     }
+}
+
+/// The index of the field named exactly `key`, searching from `start` and wrapping.
+fn field_index(obj: &Obj, key: &str, start: usize) -> Option<usize> {
+    let n = obj.fields.len();
+    let start = start.min(n);
+    (start..n).chain(0..start).find(|&i| obj.fields[i].0 == key)
 }
 
 /// Insert a data key, refusing a repeated one.

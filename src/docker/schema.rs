@@ -789,7 +789,7 @@ impl std::error::Error for SchemaError {}
 ///   that is an integer literal within i64/u64; `Float` any number; `Str` only strings.
 /// - `Any` subtrees are returned unchanged.
 ///
-/// Object key order is preserved. Duplicate keys must already have been refused by
+/// Duplicate keys must already have been refused by
 /// the parser that produced `value`.
 pub fn normalise(value: Value, ty: &Ty) -> Result<Value, SchemaError> {
     let mut path = String::new();
@@ -1071,10 +1071,9 @@ mod tests {
         let ep = &out["NetworkingConfig"]["EndpointsConfig"]["default"];
         assert!(ep.get("IPAMConfig").is_none());
         assert_eq!(ep["MacAddress"], json!(""));
-        // key order is kept
-        let keys: Vec<&String> = out.as_object().unwrap().keys().collect();
-        assert_eq!(keys[0], "Hostname");
-        assert_eq!(keys[keys.len() - 1], "NetworkingConfig");
+        // every non-null top-level field is kept
+        assert_eq!(out["Hostname"], json!(""));
+        assert!(out.get("NetworkingConfig").is_some());
     }
 
     /// docker-py 5.0.3 `containers.run("alpine", "sleep 1", detach=True, name="x",
@@ -1185,7 +1184,13 @@ mod tests {
             json!({"Image": "x", "privileged": true, "binds": ["/:/h"]}),
             &Ty::Obj(&CONTAINER_CREATE),
         );
-        assert_eq!(e.message, "unknown field \"privileged\" in ContainerCreate");
+        // Either stray key is reported (the tree is walked in key order).
+        assert!(
+            e.message == "unknown field \"privileged\" in ContainerCreate"
+                || e.message == "unknown field \"binds\" in ContainerCreate",
+            "{}",
+            e.message
+        );
     }
 
     #[test]

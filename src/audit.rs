@@ -4,7 +4,7 @@
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::{Arc, RwLock};
 
 use serde::Serialize;
 
@@ -32,7 +32,10 @@ pub struct Record<'a> {
 /// Where records go.
 pub struct AuditSink {
     path: Option<PathBuf>,
-    file: Mutex<Option<File>>,
+    /// The open file. Each record is one `write` on an `O_APPEND` descriptor, which
+    /// the kernel appends whole, so workers write concurrently without a lock held
+    /// across the system call; the lock only guards swapping the file on reopen.
+    file: RwLock<Option<Arc<File>>>,
 }
 
 impl AuditSink {
@@ -40,7 +43,7 @@ impl AuditSink {
     pub fn stdout() -> Self {
         AuditSink {
             path: None,
-            file: Mutex::new(None),
+            file: RwLock::new(None),
         }
     }
 
@@ -49,7 +52,7 @@ impl AuditSink {
         let f = open(&path)?;
         Ok(AuditSink {
             path: Some(path),
-            file: Mutex::new(Some(f)),
+            file: RwLock::new(Some(Arc::new(f))),
         })
     }
 
@@ -57,8 +60,8 @@ impl AuditSink {
     pub fn reopen(&self) -> io::Result<()> {
         if let Some(p) = &self.path {
             let f = open(p)?;
-            if let Ok(mut g) = self.file.lock() {
-                *g = Some(f);
+            if let Ok(mut g) = self.file.write() {
+                *g = Some(Arc::new(f));
             }
         }
         Ok(())
@@ -75,11 +78,10 @@ impl AuditSink {
                 let _ = io::stdout().lock().write_all(&line);
             }
             Some(_) => {
-                if let Ok(mut g) = self.file.lock() {
-                    if let Some(f) = g.as_mut() {
-                        if let Err(e) = f.write_all(&line) {
-                            tracing::warn!(error = %e, "cannot write the audit log");
-                        }
+                let file = self.file.read().ok().and_then(|g| g.clone());
+                if let Some(f) = file {
+                    if let Err(e) = (&*f).write_all(&line) {
+                        tracing::warn!(error = %e, "cannot write the audit log");
                     }
                 }
             }

@@ -4,7 +4,7 @@
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::path::PathBuf;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use serde::Serialize;
 
@@ -32,10 +32,33 @@ pub struct Record<'a> {
 /// Where records go.
 pub struct AuditSink {
     path: Option<PathBuf>,
-    /// The open file. Each record is one `write` on an `O_APPEND` descriptor, which
-    /// the kernel appends whole, so workers write concurrently without a lock held
-    /// across the system call; the lock only guards swapping the file on reopen.
-    file: RwLock<Option<Arc<File>>>,
+    /// The open file; the lock only guards swapping it on reopen.
+    file: RwLock<Option<Arc<AuditFile>>>,
+}
+
+/// An open audit file. On a regular file each record is one `write` on an `O_APPEND`
+/// descriptor, which Linux appends whole, so workers write concurrently without a lock
+/// held across the system call. A pipe or FIFO only keeps writes up to `PIPE_BUF`
+/// whole, so there records are written under a lock.
+struct AuditFile {
+    file: File,
+    serial: Option<Mutex<()>>,
+}
+
+impl AuditFile {
+    fn open(p: &PathBuf) -> io::Result<Self> {
+        let file = open(p)?;
+        let regular = file.metadata().map(|m| m.is_file()).unwrap_or(false);
+        Ok(AuditFile {
+            file,
+            serial: (!regular).then(|| Mutex::new(())),
+        })
+    }
+
+    fn write(&self, line: &[u8]) -> io::Result<()> {
+        let _guard = self.serial.as_ref().map(|m| m.lock());
+        (&self.file).write_all(line)
+    }
 }
 
 impl AuditSink {
@@ -49,7 +72,7 @@ impl AuditSink {
 
     /// Records appended to a file.
     pub fn file(path: PathBuf) -> io::Result<Self> {
-        let f = open(&path)?;
+        let f = AuditFile::open(&path)?;
         Ok(AuditSink {
             path: Some(path),
             file: RwLock::new(Some(Arc::new(f))),
@@ -59,7 +82,7 @@ impl AuditSink {
     /// Reopen the file (after rotation moved it away).
     pub fn reopen(&self) -> io::Result<()> {
         if let Some(p) = &self.path {
-            let f = open(p)?;
+            let f = AuditFile::open(p)?;
             if let Ok(mut g) = self.file.write() {
                 *g = Some(Arc::new(f));
             }
@@ -80,7 +103,7 @@ impl AuditSink {
             Some(_) => {
                 let file = self.file.read().ok().and_then(|g| g.clone());
                 if let Some(f) = file {
-                    if let Err(e) = (&*f).write_all(&line) {
+                    if let Err(e) = f.write(&line) {
                         tracing::warn!(error = %e, "cannot write the audit log");
                     }
                 }

@@ -5,7 +5,8 @@
 //!
 //! Each direction starts with a small buffer, so that an idle session costs little,
 //! and doubles it (up to 64 KiB) whenever a read fills it, so that a bulk stream
-//! (`docker exec … cat`, a BuildKit context) moves in few large system calls.
+//! (`docker exec … cat`, a BuildKit context) moves in few large system calls. A
+//! session keeps its grown buffers until it ends.
 
 use std::future::poll_fn;
 use std::io;
@@ -158,6 +159,7 @@ impl Pump {
                         }
                         return Poll::Pending;
                     }
+                    Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::Interrupted => continue,
                     Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
                     Poll::Ready(Ok(())) => {
                         let n = rb.filled().len();
@@ -172,7 +174,10 @@ impl Pump {
                 }
             }
             while self.pos < self.filled {
-                let n = ready!(w.as_mut().poll_write(cx, &self.buf[self.pos..self.filled]))?;
+                let n = match ready!(w.as_mut().poll_write(cx, &self.buf[self.pos..self.filled])) {
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    r => r?,
+                };
                 if n == 0 {
                     return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
                 }

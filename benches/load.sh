@@ -251,6 +251,13 @@ cpu_ticks() { # utime + stime of PID (and of its children processes, for nginx)
     done
     echo "$total"
 }
+sys_ticks() { # "busy total" jiffies of all CPUs (iowait counts as idle)
+    awk '$1 == "cpu" { t = 0; for (i = 2; i <= NF; i++) t += $i; print t - $5 - $6, t; exit }' /proc/stat
+}
+busy_pct() { # busy_pct "BUSY0 TOTAL0" "BUSY1 TOTAL1" -> % of all CPUs busy in between
+    awk -v a="$1" -v b="$2" 'BEGIN { split(a, x, " "); split(b, y, " ");
+        if (y[2] > x[2]) printf "%.0f", 100 * (y[1] - x[1]) / (y[2] - x[2]); else print "n/a" }'
+}
 rss_sum() { # VmRSS of several processes, KiB
     local total=0 p
     for p in "$@"; do total=$((total + $(vm_kib "$p" VmRSS))); done
@@ -625,6 +632,8 @@ stream() {
     esac
     # shellcheck disable=SC2086
     [[ -n $pids ]] && cpu0=$(cpu_ticks $pids)
+    local sys0 sys1
+    sys0=$(sys_ticks)
     t0=$(now)
     if [[ $dir == out ]]; then
         # shellcheck disable=SC2046
@@ -636,6 +645,8 @@ stream() {
             timeout "$STREAM_TIMEOUT" env $(cli_env "$t") docker exec -i "$CTR" sh -c 'cat | wc -c' 2>"$T/stream.err") || true
     fi
     t1=$(now)
+    sys1=$(sys_ticks)
+    record "busy-exec-$dir/$t" "$(busy_pct "$sys0" "$sys1")"
     got=${got//[[:space:]]/}
     # shellcheck disable=SC2086
     [[ -n $pids ]] && cpu1=$(cpu_ticks $pids)
@@ -696,15 +707,43 @@ log "docker cp: preparing a $((CP_BYTES / 1000000)) MB file"
 timeout "$CP_TIMEOUT" docker -H "unix://$T/docker.sock" exec "$CTR" sh -c "head -c $CP_BYTES /dev/zero > /tmp/big" ||
     die "cannot create the file to copy in the container"
 head -c "$CP_BYTES" /dev/zero >"$T/big" || die "cannot create $T/big"
+# How busy the machine was during a copy, and the proxy's own CPU per GB copied: on two
+# shared cores a copy that already keeps both busy directly can only slow down when a
+# third process (any proxy) joins the path.
+cp_pids() {
+    case $1 in
+        pc) echo "${PC_PID[d]}" ;;
+        pc-tls) echo "$PC_PID_MAIN" ;;
+        nginx | nginx-tls) nginx_pids ;;
+    esac
+}
+cp_start() {
+    CP_SYS0=$(sys_ticks)
+    local pids
+    pids=$(cp_pids "$1")
+    # shellcheck disable=SC2086
+    CP_CPU0=0 && [[ -n $pids ]] && CP_CPU0=$(cpu_ticks $pids)
+}
+cp_end() { # cp_end DIRECTION TARGET
+    record "busy-cp-$1/$2" "$(busy_pct "$CP_SYS0" "$(sys_ticks)")"
+    local pids
+    pids=$(cp_pids "$2")
+    if [[ -n $pids ]]; then
+        # shellcheck disable=SC2086
+        record "cpu-per-gb-cp-$1/$2" "$(awk -v t="$(($(cpu_ticks $pids) - CP_CPU0))" -v hz="$CLK_TCK" -v b="$CP_BYTES" 'BEGIN { printf "%.2f", t / hz / (b / 1e9) }')"
+    fi
+}
 for ((round = 1; round <= CP_ROUNDS; round++)); do
     for t in "${STREAM_TARGETS[@]}"; do
         log "docker cp out, $t (round $round/$CP_ROUNDS)"
         rm -rf "$T/cpout" && mkdir "$T/cpout"
+        cp_start "$t"
         t0=$(now)
         # shellcheck disable=SC2046
         timeout "$CP_TIMEOUT" env $(cli_env "$t") docker cp "$CTR:/tmp/big" "$T/cpout/big" >"$T/cp.err" 2>&1 ||
             die "docker cp out through $t failed: $(tail -n 5 "$T/cp.err")"
         t1=$(now)
+        cp_end out "$t"
         size=$(stat -c %s "$T/cpout/big" 2>/dev/null || echo 0)
         [[ $size == "$CP_BYTES" ]] || die "docker cp out through $t: got $size of $CP_BYTES bytes"
         record "cp-out/$t" "$(mbps "$CP_BYTES" "$(elapsed "$t0" "$t1")")"
@@ -712,11 +751,13 @@ for ((round = 1; round <= CP_ROUNDS; round++)); do
 
         log "docker cp in, $t (round $round/$CP_ROUNDS)"
         timeout 60 docker -H "unix://$T/docker.sock" exec "$CTR" rm -f /tmp/in >/dev/null 2>&1 || true
+        cp_start "$t"
         t0=$(now)
         # shellcheck disable=SC2046
         timeout "$CP_TIMEOUT" env $(cli_env "$t") docker cp "$T/big" "$CTR:/tmp/in" >"$T/cp.err" 2>&1 ||
             die "docker cp in through $t failed: $(tail -n 5 "$T/cp.err")"
         t1=$(now)
+        cp_end in "$t"
         size=$(timeout 60 docker -H "unix://$T/docker.sock" exec "$CTR" stat -c %s /tmp/in 2>/dev/null || echo 0)
         [[ $size == "$CP_BYTES" ]] || die "docker cp in through $t: the container has $size of $CP_BYTES bytes"
         record "cp-in/$t" "$(mbps "$CP_BYTES" "$(elapsed "$t0" "$t1")")"

@@ -171,6 +171,32 @@ def main():
     simple_row("docker cp out, MB/s", "cp-out", check="docker cp out ≥ 0.9× direct")
     simple_row("docker cp in, MB/s", "cp-in", check="docker cp in ≥ 0.9× direct")
 
+    def busy_row(name, key):
+        for tls, suffix in (("plain", ""), ("mTLS", "-tls")):
+            d = r.med(f"{key}/direct")
+            n = r.med(f"{key}/nginx{suffix}")
+            p = r.med(f"{key}/pc{suffix}")
+            pct = lambda x: "n/a" if x is None else f"{x:.0f} %"
+            rows.append((f"{name}, {tls}", pct(d), pct(n), pct(p), ""))
+
+    busy_row("machine CPU busy during exec stream out (all CPUs)", "busy-exec-out")
+    busy_row("machine CPU busy during exec stream in (all CPUs)", "busy-exec-in")
+    busy_row("machine CPU busy during docker cp out (all CPUs)", "busy-cp-out")
+    busy_row("machine CPU busy during docker cp in (all CPUs)", "busy-cp-in")
+    for direction in ("out", "in"):
+        for tls, suffix in (("plain", ""), ("mTLS", "-tls")):
+            n = r.med(f"cpu-per-gb-cp-{direction}/nginx{suffix}")
+            p = r.med(f"cpu-per-gb-cp-{direction}/pc{suffix}")
+            rows.append(
+                (
+                    f"proxy CPU seconds per GB of docker cp {direction}, {tls}",
+                    "",
+                    "n/a" if n is None else f"{n:.2f} (all workers)",
+                    "n/a" if p is None else f"{p:.2f}",
+                    "",
+                )
+            )
+
     rss_idle = r.med("rss-idle")
     hwm_idle = r.med("hwm-idle")
     delta = r.med("rss-stream-delta")

@@ -721,8 +721,9 @@ cp_start() {
     CP_SYS0=$(sys_ticks)
     local pids
     pids=$(cp_pids "$1")
+    CP_CPU0=0
     # shellcheck disable=SC2086
-    CP_CPU0=0 && [[ -n $pids ]] && CP_CPU0=$(cpu_ticks $pids)
+    if [[ -n $pids ]]; then CP_CPU0=$(cpu_ticks $pids); fi
 }
 cp_end() { # cp_end DIRECTION TARGET
     record "busy-cp-$1/$2" "$(busy_pct "$CP_SYS0" "$(sys_ticks)")"

@@ -504,6 +504,22 @@ mod tests {
         }
     }
 
+    /// Found by the `json_view` fuzz target: a 44-digit integer literal (too big for
+    /// u64, so read as a float) must parse to the correctly rounded f64, or the value we
+    /// evaluate differs from what dockerd reads back from the forwarded bytes.
+    #[test]
+    fn long_number_literals_round_trip_through_the_forwarded_bytes() {
+        let body = br#"{"ExposedPorts":{"80/n":33554432,"MemorySwap":13222222222222222222222222222222222222222222}}"#;
+        let c = &schema::CONTAINER_CREATE;
+        let v = read_body(body, Some(c)).unwrap();
+        let forwarded = serde_json::to_vec(&v).unwrap();
+        assert_eq!(read_body(&forwarded, Some(c)).unwrap(), v);
+        assert_eq!(
+            v["ExposedPorts"]["MemorySwap"].as_f64(),
+            Some(1.322222222222222e43)
+        );
+    }
+
     #[test]
     fn escapes_decode() {
         let v = parse_strict(br#"{"B":["\u002fsrv\u002fdata:\/d"]}"#).unwrap();

@@ -543,6 +543,14 @@ mod tests {
             (Method::GET, "/version", K::Version, None),
             (Method::GET, "/containers/json", K::ContainerList, None),
             (Method::POST, "/containers/create", K::ContainerCreate, None),
+            // a container named `create`: dockerd's `{name:.*}/copy` route, not create
+            // (found by the decide fuzz target)
+            (
+                Method::POST,
+                "/containers/create/copy",
+                K::ContainerCopy,
+                t("create"),
+            ),
             (
                 Method::GET,
                 "/containers/abc/json",

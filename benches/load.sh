@@ -272,7 +272,11 @@ mkdir -p "$T/cli" "$T/rootfs/bin" "$T/rootfs/tmp"
 export DOCKER_CONFIG=$T/cli
 unset DOCKER_HOST DOCKER_CONTEXT DOCKER_TLS_VERIFY DOCKER_CERT_PATH
 log "starting a private dockerd"
-dockerd --host "unix://$T/docker.sock" --data-root "$T/data" --exec-root "$T/exec" \
+# Also on loopback TCP, without TLS: the docker CLI asks for gzip (`Accept-Encoding`)
+# over TCP but not over the unix socket, and dockerd then compresses `docker cp` out,
+# so a proxy's copy is also compared with the daemon reached over TCP.
+P_DTCP=$(free_port)
+dockerd --host "unix://$T/docker.sock" --host "tcp://127.0.0.1:$P_DTCP" --data-root "$T/data" --exec-root "$T/exec" \
     --pidfile "$T/docker.pid" --bridge=none --iptables=false --ip6tables=false \
     </dev/null >"$T/dockerd.log" 2>&1 &
 DOCKERD_PID=$!
@@ -484,6 +488,7 @@ HTTP_TARGETS=(direct nginx pc nginx-tls pc-tls)
 cli_env() {
     case $1 in
         direct) echo "DOCKER_HOST=unix://$T/docker.sock" ;;
+        direct-tcp) echo "DOCKER_HOST=tcp://127.0.0.1:$P_DTCP" ;;
         nginx) echo "DOCKER_HOST=tcp://127.0.0.1:$P_NG_D" ;;
         pc) echo "DOCKER_HOST=tcp://${PC_ADDR[d]}" ;;
         nginx-tls) echo "DOCKER_HOST=tcp://127.0.0.1:$P_NG_D_TLS DOCKER_TLS_VERIFY=1 DOCKER_CERT_PATH=$CLIENT" ;;
@@ -735,6 +740,16 @@ cp_end() { # cp_end DIRECTION TARGET
     fi
 }
 for ((round = 1; round <= CP_ROUNDS; round++)); do
+    log "docker cp out, direct over TCP (round $round/$CP_ROUNDS)"
+    rm -rf "$T/cpout" && mkdir "$T/cpout"
+    t0=$(now)
+    # shellcheck disable=SC2046
+    timeout "$CP_TIMEOUT" env $(cli_env direct-tcp) docker cp "$CTR:/tmp/big" "$T/cpout/big" >"$T/cp.err" 2>&1 ||
+        die "docker cp out over TCP failed: $(tail -n 5 "$T/cp.err")"
+    t1=$(now)
+    size=$(stat -c %s "$T/cpout/big" 2>/dev/null || echo 0)
+    [[ $size == "$CP_BYTES" ]] || die "docker cp out over TCP: got $size of $CP_BYTES bytes"
+    record "cp-out/direct-tcp" "$(mbps "$CP_BYTES" "$(elapsed "$t0" "$t1")")"
     for t in "${STREAM_TARGETS[@]}"; do
         log "docker cp out, $t (round $round/$CP_ROUNDS)"
         rm -rf "$T/cpout" && mkdir "$T/cpout"

@@ -170,6 +170,19 @@ def main():
     simple_row("exec stream in, MB/s (docker CLI)", "exec-in", check="exec stream in ≥ 0.9× direct")
     simple_row("docker cp out, MB/s", "cp-out", check="docker cp out ≥ 0.9× direct")
     simple_row("docker cp in, MB/s", "cp-in", check="docker cp in ≥ 0.9× direct")
+    dt = r.med("cp-out/direct-tcp")
+    for tls, suffix in (("plain", ""), ("mTLS", "-tls")):
+        n = r.med(f"cp-out/nginx{suffix}")
+        p = r.med(f"cp-out/pc{suffix}")
+        rows.append(
+            (
+                f"docker cp out, MB/s, {tls}, against dockerd over TCP (the CLI asks for gzip over TCP)",
+                "n/a" if dt is None else f"{dt:.1f}",
+                "n/a" if n is None else f"{n:.1f} ({fmt_ratio(ratio(n, dt))})",
+                "n/a" if p is None else f"{p:.1f}",
+                fmt_ratio(ratio(p, dt)),
+            )
+        )
 
     def busy_row(name, key):
         for tls, suffix in (("plain", ""), ("mTLS", "-tls")):

@@ -6,9 +6,13 @@ use libfuzzer_sys::fuzz_target;
 use portcullis::docker::{path, query, route};
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(s) = std::str::from_utf8(data) else { return };
+    let Ok(s) = std::str::from_utf8(data) else {
+        return;
+    };
     let (method, target) = s.split_once(' ').unwrap_or(("GET", s));
-    let Ok(method) = http::Method::from_bytes(method.as_bytes()) else { return };
+    let Ok(method) = http::Method::from_bytes(method.as_bytes()) else {
+        return;
+    };
     let (p, q) = target.split_once('?').unwrap_or((target, ""));
     if let Ok(c) = path::canonicalise(p) {
         let op = route::classify(&method, &c.path);

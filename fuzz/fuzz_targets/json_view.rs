@@ -14,7 +14,9 @@ fuzz_target!(|data: &[u8]| {
         &schema::VOLUME_CREATE,
         &schema::NETWORK_CREATE,
     ];
-    let Some((&sel, body)) = data.split_first() else { return };
+    let Some((&sel, body)) = data.split_first() else {
+        return;
+    };
     let obj = schemas[sel as usize % schemas.len()];
     let one = json::read_body(body, Some(obj));
     let two = json::read_body_reference(body, Some(obj));
@@ -26,6 +28,9 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(v) = one {
         let forwarded = serde_json::to_vec(&v).expect("a checked value serialises");
         let back = json::read_body(&forwarded, Some(obj)).expect("forwarded bytes are accepted");
-        assert_eq!(back, v, "forwarded bytes must decode to the evaluated value");
+        assert_eq!(
+            back, v,
+            "forwarded bytes must decode to the evaluated value"
+        );
     }
 });

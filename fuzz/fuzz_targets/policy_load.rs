@@ -4,7 +4,9 @@ use libfuzzer_sys::fuzz_target;
 use portcullis::policy::{Policy, PolicySet};
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(s) = std::str::from_utf8(data) else { return };
+    let Ok(s) = std::str::from_utf8(data) else {
+        return;
+    };
     if let Ok(p) = Policy::from_toml(s, std::path::Path::new("fuzz.toml")) {
         let _ = PolicySet::new(vec![p]);
     }

@@ -196,18 +196,18 @@ def main():
     busy_row("machine CPU busy during exec stream in (all CPUs)", "busy-exec-in")
     busy_row("machine CPU busy during docker cp out (all CPUs)", "busy-cp-out")
     busy_row("machine CPU busy during docker cp in (all CPUs)", "busy-cp-in")
+    def proxy_row(name, nginx_cell, pc_cell):
+        # A row with no direct value: what each proxy itself spends.
+        rows.append((name, "", nginx_cell, pc_cell, ""))
+
     for direction in ("out", "in"):
         for tls, suffix in (("plain", ""), ("mTLS", "-tls")):
             n = r.med(f"cpu-per-gb-cp-{direction}/nginx{suffix}")
             p = r.med(f"cpu-per-gb-cp-{direction}/pc{suffix}")
-            rows.append(
-                (
-                    f"proxy CPU seconds per GB of docker cp {direction}, {tls}",
-                    "",
-                    "n/a" if n is None else f"{n:.2f} (all workers)",
-                    "n/a" if p is None else f"{p:.2f}",
-                    "",
-                )
+            proxy_row(
+                f"proxy CPU seconds per GB of docker cp {direction}, {tls}",
+                "n/a" if n is None else f"{n:.2f} (all workers)",
+                "n/a" if p is None else f"{p:.2f}",
             )
 
     rss_idle = r.med("rss-idle")
@@ -246,14 +246,10 @@ def main():
     for tls, suffix in (("plain", ""), ("mTLS", "-tls")):
         cpu_p = r.raw(f"cpu-per-gib/pc{suffix}")
         cpu_n = r.raw(f"cpu-per-gib/nginx{suffix}")
-        rows.append(
-            (
-                f"CPU seconds (user+sys) per GiB of exec streams, {tls}",
-                "",
-                (cpu_n[0] + " (all workers)") if cpu_n and cpu_n[0] != "n/a" else "n/a (lost data)",
-                cpu_p[0] if cpu_p else "n/a",
-                "",
-            )
+        proxy_row(
+            f"CPU seconds (user+sys) per GiB of exec streams, {tls}",
+            (cpu_n[0] + " (all workers)") if cpu_n and cpu_n[0] != "n/a" else "n/a (lost data)",
+            cpu_p[0] if cpu_p else "n/a",
         )
     rss_end, hwm_end = r.med("rss-end"), r.med("hwm-end")
     if rss_end and hwm_end:

@@ -21,13 +21,13 @@ fn default_set() -> PolicySet {
         .expect("default policy loads")
 }
 
-fn run(
+fn run<'b>(
     set: &PolicySet,
     method: Method,
     target: &str,
-    body: Option<&str>,
+    body: Option<&'b str>,
     facts: &Facts,
-) -> Outcome {
+) -> Outcome<'b> {
     let id = Identity {
         common_name: Some("alice".into()),
         ..Identity::transport("mtls")
@@ -570,6 +570,66 @@ fn lookups_are_requested_for_unknown_facts() {
     let s = format!("{lookups:?}");
     for needle in ["Volume(\"v\")", "Container(\"c1\")", "Container(\"c2\")"] {
         assert!(s.contains(needle), "{needle} missing in {s}");
+    }
+}
+
+/// A body with thousands of refused entries gets a bounded answer: the first 32
+/// violations and a count of the rest. A body naming more existing objects than the
+/// proxy looks up is refused without any lookup.
+#[test]
+fn huge_bodies_get_bounded_answers() {
+    let set = default_set();
+    let binds: Vec<String> = (0..5000).map(|i| format!("\"/h{i}:/c{i}\"")).collect();
+    let body = create(&format!(r#"{{"Binds":[{}]}}"#, binds.join(",")));
+    match run(
+        &set,
+        Method::POST,
+        "/containers/create",
+        Some(&body),
+        &Facts::default(),
+    ) {
+        Outcome::Decided {
+            decision: Decision::Deny(v),
+            ..
+        } => {
+            assert_eq!(v.len(), 33, "{v:?}");
+            assert!(v.iter().all(|x| x.rule == "PC-1004"), "{v:?}");
+            assert!(v[0].message.contains("/h0"), "{v:?}");
+            assert_eq!(
+                v[32].message,
+                "and 4968 more violations, not listed (the first under PC-1004)"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    for n in [32, 33] {
+        let vols: Vec<String> = (0..n).map(|i| format!("\"v{i}:/c{i}\"")).collect();
+        let body = create(&format!(r#"{{"Binds":[{}]}}"#, vols.join(",")));
+        let Outcome::Decided {
+            decision, lookups, ..
+        } = run(
+            &set,
+            Method::POST,
+            "/containers/create",
+            Some(&body),
+            &Facts::default(),
+        )
+        else {
+            panic!("refused")
+        };
+        if n == 32 {
+            assert_eq!(lookups.len(), 32);
+            assert_eq!(decision, Decision::Allow(vec![]));
+        } else {
+            assert!(lookups.is_empty(), "{lookups:?}");
+            match decision {
+                Decision::Deny(v) => assert_eq!(
+                    v.iter().map(|x| x.rule).collect::<Vec<_>>(),
+                    vec!["PC-1028"]
+                ),
+                other => panic!("{other:?}"),
+            }
+        }
     }
 }
 

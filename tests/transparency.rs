@@ -104,7 +104,7 @@ async fn forwarded_body_is_the_checked_reserialisation() {
     let mut seen = echo_daemon(p.sock.clone());
     let mut c = TcpStream::connect(&p.addr).await.unwrap();
     // Escaped key, chunked framing, odd spacing: the daemon gets canonical JSON
-    // (keys unescaped and sorted, no spacing).
+    // (keys unescaped, in the client's order, no spacing).
     let body = "{ \"Im\\u0061ge\" : \"x\" ,\"HostConfig\":{\"Binds\":[\"v:\\/d\"]}}";
     let raw = format!(
         "POST /v01.041/%63ontainers/create?name=a%20b HTTP/1.1\r\nHost: x\r\nContent-Type: application/json; charset=utf-8\r\nTransfer-Encoding: chunked\r\n\r\n{:x}\r\n{body}\r\n0\r\n\r\n",
@@ -130,7 +130,7 @@ async fn forwarded_body_is_the_checked_reserialisation() {
     );
     assert_eq!(
         String::from_utf8(got.body).unwrap(),
-        r#"{"HostConfig":{"Binds":["v:/d"]},"Image":"x"}"#
+        r#"{"Image":"x","HostConfig":{"Binds":["v:/d"]}}"#
     );
 }
 

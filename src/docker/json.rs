@@ -9,6 +9,8 @@
 
 use serde::de::{self, Deserialize, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
+
+pub use super::value::{Json, Object};
 use std::borrow::Cow;
 use std::cell::RefCell;
 use std::fmt;
@@ -113,28 +115,37 @@ fn utf8(body: &[u8]) -> Result<&str, JsonError> {
     })
 }
 
-/// Parse strictly and check against a schema: the value to evaluate and forward.
+/// Parse strictly and check against a schema: the value to evaluate and forward, borrowing
+/// from `body`. Without a schema the body may be any JSON value (repeated keys are still
+/// refused).
 ///
 /// One pass: the parser is driven by the schema, so each key is matched to its field
 /// as it is read (a table of seen fields replaces hashing for duplicate detection),
 /// struct fields that are `null` are never stored, and no intermediate tree is built.
 /// It accepts exactly what [`parse_strict`] followed by [`schema::normalise`] accepts,
 /// with the same result (a unit test and the `json_view` fuzz target check this).
-pub fn read_body(body: &[u8], schema: Option<&'static Obj>) -> Result<Value, JsonError> {
-    let Some(obj) = schema else {
-        return parse_strict(body);
+pub fn read_body<'b>(body: &'b [u8], schema: Option<&'static Obj>) -> Result<Json<'b>, JsonError> {
+    let ty = match schema {
+        Some(obj) => {
+            let first = body.iter().find(|b| !b.is_ascii_whitespace());
+            if body.starts_with(&[0xEF, 0xBB, 0xBF]) || first != Some(&b'{') {
+                // Not an object: report a syntax error if there is one, else the shape.
+                parse_strict(body)?;
+                return Err(JsonError(format!(
+                    "request body must be a JSON object ({})",
+                    obj.name
+                )));
+            }
+            Ty::Obj(obj)
+        }
+        None => {
+            if body.starts_with(&[0xEF, 0xBB, 0xBF]) {
+                return Err(JsonError("body starts with a byte-order mark".into()));
+            }
+            Ty::Any
+        }
     };
-    let first = body.iter().find(|b| !b.is_ascii_whitespace());
-    if body.starts_with(&[0xEF, 0xBB, 0xBF]) || first != Some(&b'{') {
-        // Not an object: report a syntax error if there is one, else the shape.
-        parse_strict(body)?;
-        return Err(JsonError(format!(
-            "request body must be a JSON object ({})",
-            obj.name
-        )));
-    }
     let failure = RefCell::new(None);
-    let ty = Ty::Obj(obj);
     let mut de = serde_json::Deserializer::from_str(utf8(body)?);
     let result = Typed {
         ty: &ty,
@@ -228,66 +239,70 @@ impl<'a> Typed<'a> {
             failure: self.failure,
         }
     }
+
+    fn string<'de, E: de::Error>(self, v: Cow<'de, str>) -> Result<Json<'de>, E> {
+        match self.ty {
+            Ty::Str | Ty::Any => Ok(Json::String(v)),
+            _ => Err(self.mismatch("a string".to_owned())),
+        }
+    }
 }
 
 impl<'de> DeserializeSeed<'de> for Typed<'_> {
-    type Value = Value;
+    type Value = Json<'de>;
 
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Json<'de>, D::Error> {
         d.deserialize_any(self)
     }
 }
 
 impl<'de> Visitor<'de> for Typed<'_> {
-    type Value = Value;
+    type Value = Json<'de>;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("a JSON value")
     }
-    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Value, E> {
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Json<'de>, E> {
         match self.ty {
-            Ty::Bool | Ty::Any => Ok(Value::Bool(v)),
+            Ty::Bool | Ty::Any => Ok(Json::Bool(v)),
             _ => Err(self.mismatch(format!("the boolean {v}"))),
         }
     }
-    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Value, E> {
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Json<'de>, E> {
         match self.ty {
-            Ty::Int | Ty::Float | Ty::Any => Ok(Value::from(v)),
+            Ty::Int | Ty::Float | Ty::Any => Ok(Json::Number(v.into())),
             _ => Err(self.mismatch(format!("the number {v}"))),
         }
     }
-    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Value, E> {
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Json<'de>, E> {
         match self.ty {
-            Ty::Int | Ty::Float | Ty::Any => Ok(Value::from(v)),
+            Ty::Int | Ty::Float | Ty::Any => Ok(Json::Number(v.into())),
             _ => Err(self.mismatch(format!("the number {v}"))),
         }
     }
-    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Value, E> {
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Json<'de>, E> {
         let n = serde_json::Number::from_f64(v).ok_or_else(|| E::custom("number out of range"))?;
         match self.ty {
-            Ty::Float | Ty::Any => Ok(Value::Number(n)),
+            Ty::Float | Ty::Any => Ok(Json::Number(n)),
             _ => Err(self.mismatch(format!("the number {n}"))),
         }
     }
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<Value, E> {
-        match self.ty {
-            Ty::Str | Ty::Any => Ok(Value::String(v.to_owned())),
-            _ => Err(self.mismatch("a string".to_owned())),
-        }
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Json<'de>, E> {
+        self.string(Cow::Borrowed(v))
     }
-    fn visit_string<E: de::Error>(self, v: String) -> Result<Value, E> {
-        match self.ty {
-            Ty::Str | Ty::Any => Ok(Value::String(v)),
-            _ => Err(self.mismatch("a string".to_owned())),
-        }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Json<'de>, E> {
+        self.string(Cow::Owned(v.to_owned()))
     }
-    fn visit_unit<E>(self) -> Result<Value, E> {
-        Ok(Value::Null)
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Json<'de>, E> {
+        self.string(Cow::Owned(v))
     }
-    fn visit_none<E>(self) -> Result<Value, E> {
-        Ok(Value::Null)
+    fn visit_unit<E>(self) -> Result<Json<'de>, E> {
+        Ok(Json::Null)
     }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+    fn visit_none<E>(self) -> Result<Json<'de>, E> {
+        Ok(Json::Null)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Json<'de>, A::Error> {
         let elem = match self.ty {
             Ty::List(elem) => *elem,
             Ty::Any => &Ty::Any,
@@ -298,17 +313,19 @@ impl<'de> Visitor<'de> for Typed<'_> {
             let next = seq.next_element_seed(self.at(elem));
             match self.within(next, || format!("[{}]", out.len()))? {
                 Some(v) => out.push(v),
-                None => return Ok(Value::Array(out)),
+                None => return Ok(Json::Array(out)),
             }
         }
     }
-    fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Value, A::Error> {
-        let mut map = Map::new();
+    fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Json<'de>, A::Error> {
         match self.ty {
             Ty::Obj(obj) => {
+                // Every stored key is a distinct field: one allocation, never grown.
+                let mut map = Object::with_capacity(obj.fields.len());
                 // Which fields were seen: duplicates are refused without hashing.
                 let mut seen = vec![false; obj.fields.len()];
-                let mut dropped: Vec<Cow<'de, str>> = Vec::new();
+                // Keys that are no field and carried null (not forwarded).
+                let mut dropped = Keys::default();
                 // Clients send fields in Go's struct order, which the schema tables
                 // follow, so the search starts after the last field found.
                 let mut cursor = 0;
@@ -319,10 +336,9 @@ impl<'de> Visitor<'de> for Typed<'_> {
                         let item = access.next_value_seed(self.at(&Ty::Any));
                         let item = self.within(item, || format!(".{key}"))?;
                         if item.is_null() {
-                            if dropped.contains(&key) {
+                            if !dropped.insert_new(key.clone()) {
                                 return Err(duplicate(&key));
                             }
-                            dropped.push(key);
                             continue;
                         }
                         let message =
@@ -347,26 +363,66 @@ impl<'de> Visitor<'de> for Typed<'_> {
                     let item = access.next_value_seed(self.at(ty));
                     let item = self.within(item, || format!(".{name}"))?;
                     if !item.is_null() {
-                        map.insert((*name).to_owned(), item);
+                        map.push(Cow::Borrowed(*name), item);
                     }
                 }
+                Ok(Json::Object(map))
             }
             Ty::Map(elem) => {
+                let mut map = Object::new();
+                let mut keys = Keys::default();
                 while let Some(key) = access.next_key_seed(KeySeed)? {
                     let item = access.next_value_seed(self.at(elem));
                     let item = self.within(item, || format!("[{}]", schema::quote(&key)))?;
-                    insert_new(&mut map, key, item)?;
+                    if !keys.insert_new(key.clone()) {
+                        return Err(duplicate(&key));
+                    }
+                    map.push(key, item);
                 }
+                Ok(Json::Object(map))
             }
             Ty::Any => {
+                let mut map = Object::new();
+                let mut keys = Keys::default();
                 while let Some(key) = access.next_key_seed(KeySeed)? {
                     let item = access.next_value_seed(self)?;
-                    insert_new(&mut map, key, item)?;
+                    if !keys.insert_new(key.clone()) {
+                        return Err(duplicate(&key));
+                    }
+                    map.push(key, item);
                 }
+                Ok(Json::Object(map))
             }
-            _ => return Err(self.mismatch("an object".to_owned())),
+            _ => Err(self.mismatch("an object".to_owned())),
         }
-        Ok(Value::Object(map))
+    }
+}
+
+/// The keys of one object seen so far, to refuse a repeated one: a short list scanned
+/// for the few keys a Docker object has, a hash set once there are many (a body of
+/// 400,000 labels must not cost a quadratic scan).
+#[derive(Default)]
+struct Keys<'de> {
+    few: Vec<Cow<'de, str>>,
+    many: Option<std::collections::HashSet<Cow<'de, str>>>,
+}
+
+impl<'de> Keys<'de> {
+    const FEW: usize = 16;
+
+    /// Record `key`; false when it was already there.
+    fn insert_new(&mut self, key: Cow<'de, str>) -> bool {
+        if let Some(set) = &mut self.many {
+            return set.insert(key);
+        }
+        if self.few.contains(&key) {
+            return false;
+        }
+        self.few.push(key);
+        if self.few.len() > Self::FEW {
+            self.many = Some(self.few.drain(..).collect());
+        }
+        true
     }
 }
 
@@ -375,21 +431,6 @@ fn field_index(obj: &Obj, key: &str, start: usize) -> Option<usize> {
     let n = obj.fields.len();
     let start = start.min(n);
     (start..n).chain(0..start).find(|&i| obj.fields[i].0 == key)
-}
-
-/// Insert a data key, refusing a repeated one.
-fn insert_new<E: de::Error>(
-    map: &mut Map<String, Value>,
-    key: Cow<'_, str>,
-    v: Value,
-) -> Result<(), E> {
-    match map.entry(key.into_owned()) {
-        serde_json::map::Entry::Occupied(o) => Err(duplicate(o.key())),
-        serde_json::map::Entry::Vacant(slot) => {
-            slot.insert(v);
-            Ok(())
-        }
-    }
 }
 
 fn duplicate<E: de::Error>(key: &str) -> E {
@@ -491,7 +532,7 @@ mod tests {
             let one = read_body(body.as_bytes(), Some(c));
             let two = read_body_reference(body.as_bytes(), Some(c));
             match (&one, &two) {
-                (Ok(a), Ok(b)) => assert_eq!(a, b, "{body}"),
+                (Ok(a), Ok(b)) => assert_eq!(&a.to_value(), b, "{body}"),
                 (Err(a), Err(b)) => {
                     // Syntax errors may be found in a different order; schema
                     // messages (no serde position suffix) must be identical.
@@ -502,6 +543,46 @@ mod tests {
                 _ => panic!("{body}: one pass {one:?}, reference {two:?}"),
             }
         }
+    }
+
+    /// Large objects switch duplicate detection from a scan to a hash set; both must
+    /// refuse a repeat, wherever it is, in maps and among dropped null keys.
+    #[test]
+    fn repeats_are_found_in_large_objects() {
+        let c = &schema::CONTAINER_CREATE;
+        let labels = |extra: &str| {
+            let mut b = String::from(r#"{"Image":"x","Labels":{"#);
+            for i in 0..1000 {
+                b.push_str(&format!(r#""l{i}":"v","#));
+            }
+            b.push_str(extra);
+            b.push_str("}}");
+            b
+        };
+        let ok = labels(r#""last":"v""#);
+        let v = read_body(ok.as_bytes(), Some(c)).unwrap();
+        assert_eq!(v["Labels"].as_object().map(Object::len), Some(1001));
+        for repeat in [r#""l0":"w""#, r#""l999":"w""#, r#""l500":null"#] {
+            let bad = labels(repeat);
+            let e = read_body(bad.as_bytes(), Some(c)).unwrap_err();
+            assert!(e.0.contains("duplicate key"), "{repeat}: {e}");
+            assert!(read_body_reference(bad.as_bytes(), Some(c)).is_err());
+        }
+        let mut nulls = String::from(r#"{"Image":"x""#);
+        for i in 0..1000 {
+            nulls.push_str(&format!(r#","n{i}":null"#));
+        }
+        let fine = format!("{nulls}}}");
+        let v = read_body(fine.as_bytes(), Some(c)).unwrap();
+        assert_eq!(v.to_value(), serde_json::json!({"Image": "x"}));
+        let repeated = format!(r#"{nulls},"n7":null}}"#);
+        assert!(read_body(repeated.as_bytes(), Some(c))
+            .unwrap_err()
+            .0
+            .contains("duplicate key"));
+        // Without a schema, too.
+        assert!(read_body(repeated.as_bytes(), None).is_err());
+        assert!(read_body(fine.as_bytes(), None).is_ok());
     }
 
     /// Found by the `json_view` fuzz target: a 44-digit integer literal (too big for

@@ -6,3 +6,4 @@ pub mod path;
 pub mod query;
 pub mod route;
 pub mod schema;
+pub mod value;

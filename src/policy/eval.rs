@@ -1,6 +1,6 @@
 //! Rule evaluation over the typed operation and the canonical body.
 
-use serde_json::Value;
+use crate::docker::json::{Json, Object};
 
 use super::model::{clean_path, normalise_cap, under, Mode, Policy};
 use super::rules as r;
@@ -31,40 +31,37 @@ fn touches_container(op: OpKind) -> bool {
     )
 }
 
-fn s<'a>(v: &'a Value, k: &str) -> &'a str {
-    v.get(k).and_then(Value::as_str).unwrap_or("")
+fn s<'a>(v: &'a Json<'a>, k: &str) -> &'a str {
+    v.get(k).and_then(Json::as_str).unwrap_or("")
 }
-fn b(v: &Value, k: &str) -> bool {
-    v.get(k).and_then(Value::as_bool).unwrap_or(false)
+fn b(v: &Json, k: &str) -> bool {
+    v.get(k).and_then(Json::as_bool).unwrap_or(false)
 }
-fn i(v: &Value, k: &str) -> i64 {
-    v.get(k).and_then(Value::as_i64).unwrap_or(0)
+fn i(v: &Json, k: &str) -> i64 {
+    v.get(k).and_then(Json::as_i64).unwrap_or(0)
 }
-fn strs<'a>(v: &'a Value, k: &str) -> Vec<&'a str> {
+fn strs<'a>(v: &'a Json<'a>, k: &str) -> Vec<&'a str> {
     v.get(k)
-        .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .and_then(Json::as_array)
+        .map(|a| a.iter().filter_map(Json::as_str).collect())
         .unwrap_or_default()
 }
-fn arr<'a>(v: &'a Value, k: &str) -> &'a [Value] {
-    v.get(k)
-        .and_then(Value::as_array)
-        .map(Vec::as_slice)
-        .unwrap_or(&[])
+fn arr<'a>(v: &'a Json<'a>, k: &str) -> &'a [Json<'a>] {
+    v.get(k).and_then(Json::as_array).unwrap_or(&[])
 }
-fn non_empty(v: &Value, k: &str) -> bool {
+fn non_empty(v: &Json, k: &str) -> bool {
     match v.get(k) {
-        None | Some(Value::Null) => false,
-        Some(Value::Array(a)) => !a.is_empty(),
-        Some(Value::Object(o)) => !o.is_empty(),
-        Some(Value::String(x)) => !x.is_empty(),
+        None | Some(Json::Null) => false,
+        Some(Json::Array(a)) => !a.is_empty(),
+        Some(Json::Object(o)) => !o.is_empty(),
+        Some(Json::String(x)) => !x.is_empty(),
         Some(_) => true,
     }
 }
 
 /// Driver options as `key=value` strings, for checks and messages.
-fn option_pairs(v: Option<&Value>) -> Vec<String> {
-    v.and_then(Value::as_object)
+fn option_pairs(v: Option<&Json>) -> Vec<String> {
+    v.and_then(Json::as_object)
         .map(|o| {
             o.iter()
                 .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or("")))
@@ -107,15 +104,49 @@ fn container_ref(mode: &str) -> Option<&str> {
     mode.strip_prefix("container:").filter(|x| !x.is_empty())
 }
 
+/// Violations listed in a denial; further ones are counted. A body of 100,000 host
+/// binds must not make a 100,000-line answer, nor a quadratic de-duplication.
+const MAX_LISTED: usize = 32;
+
+/// Distinct existing containers and volumes one request may name. Each is a lookup at
+/// the daemon, so an unbounded list would make one request flood the daemon.
+pub const MAX_REFERENCES: usize = 32;
+
 struct Ctx<'a> {
     p: &'a Policy,
     facts: &'a Facts,
     out: Vec<Violation>,
+    /// Violations not listed (over [`MAX_LISTED`]), and the rule of the first of them.
+    unlisted: usize,
+    unlisted_rule: &'static str,
     need: Vec<Lookup>,
+    /// The distinct containers and volumes the request names, up to the cap.
+    referenced: Vec<Lookup>,
+    too_many_references: bool,
 }
 
-impl Ctx<'_> {
+impl<'a> Ctx<'a> {
+    fn new(p: &'a Policy, facts: &'a Facts) -> Self {
+        Ctx {
+            p,
+            facts,
+            out: Vec::new(),
+            unlisted: 0,
+            unlisted_rule: "",
+            need: Vec::new(),
+            referenced: Vec::new(),
+            too_many_references: false,
+        }
+    }
+
     fn deny(&mut self, rule: &'static str, message: impl Into<String>) {
+        if self.out.len() >= MAX_LISTED {
+            if self.unlisted == 0 {
+                self.unlisted_rule = rule;
+            }
+            self.unlisted += 1;
+            return;
+        }
         let message = message.into();
         if !self
             .out
@@ -126,19 +157,76 @@ impl Ctx<'_> {
         }
     }
 
-    fn container(&mut self, name: &str) -> Option<Option<&ContainerFactsRef>> {
+    /// Count a named container or volume; false once the request names too many.
+    fn refer(&mut self, what: Lookup) -> bool {
+        if self.too_many_references {
+            return false;
+        }
+        if !self.referenced.contains(&what) {
+            if self.referenced.len() >= MAX_REFERENCES {
+                self.too_many_references = true;
+                return false;
+            }
+            self.referenced.push(what);
+        }
+        true
+    }
+
+    /// Ask for a fact once.
+    fn lookup(&mut self, what: Lookup) {
+        if !self.need.contains(&what) {
+            self.need.push(what);
+        }
+    }
+
+    /// The violations and the lookups still needed.
+    fn finish(mut self) -> (Vec<Violation>, Vec<Lookup>) {
+        if self.too_many_references {
+            // Refuse without looking anything up.
+            self.need.clear();
+            let message = format!(
+                "the request names more than {MAX_REFERENCES} existing containers and volumes \
+                 (volumes, --volumes-from, --link, container:<name> namespaces); each is a \
+                 lookup at the daemon"
+            );
+            self.out.truncate(MAX_LISTED - 1);
+            self.out.push(Violation {
+                rule: r::TOO_MANY_REFERENCES,
+                message,
+            });
+        }
+        if self.unlisted > 0 {
+            let message = format!(
+                "and {} more violations, not listed (the first under {})",
+                self.unlisted, self.unlisted_rule
+            );
+            self.out.push(Violation {
+                rule: self.unlisted_rule,
+                message,
+            });
+        }
+        (self.out, self.need)
+    }
+
+    fn container(&mut self, name: &str) -> Option<Option<&'a ContainerFactsRef>> {
+        if !self.refer(Lookup::Container(name.to_string())) {
+            return None;
+        }
         match self.facts.containers.get(name) {
             Some(f) => Some(f.as_ref()),
             None => {
-                self.need.push(Lookup::Container(name.to_string()));
+                self.lookup(Lookup::Container(name.to_string()));
                 None
             }
         }
     }
 
     fn volume_checked(&mut self, name: &str, what: &str) {
+        if !self.refer(Lookup::Volume(name.to_string())) {
+            return;
+        }
         match self.facts.volumes.get(name) {
-            None => self.need.push(Lookup::Volume(name.to_string())),
+            None => self.lookup(Lookup::Volume(name.to_string())),
             Some(None) => {}
             Some(Some(v)) => {
                 let driver = v.driver.clone();
@@ -208,7 +296,7 @@ impl Ctx<'_> {
     }
 
     /// A `Mounts[]` entry of a container or service.
-    fn mount(&mut self, m: &Value, what: &str) {
+    fn mount(&mut self, m: &Json, what: &str) {
         let ty = s(m, "Type");
         let src = s(m, "Source");
         match ty {
@@ -253,8 +341,8 @@ impl Ctx<'_> {
         }
     }
 
-    fn sysctls(&mut self, v: Option<&Value>, what: &str) {
-        let Some(map) = v.and_then(Value::as_object) else {
+    fn sysctls(&mut self, v: Option<&Json>, what: &str) {
+        let Some(map) = v.and_then(Json::as_object) else {
             return;
         };
         for k in map.keys() {
@@ -386,7 +474,7 @@ impl Ctx<'_> {
         }
     }
 
-    fn resources(&mut self, res: &Value, what: &str, creating: bool) {
+    fn resources(&mut self, res: &Json, what: &str, creating: bool) {
         let c = &self.p.containers;
         for (field, ceiling, flag) in [
             ("Memory", c.max_memory_bytes, "--memory"),
@@ -419,17 +507,17 @@ impl Ctx<'_> {
         }
     }
 
-    fn container_create(&mut self, body: &Value) {
+    fn container_create(&mut self, body: &Json) {
         let what = "the container";
         self.image(s(body, "Image"), what);
         self.workdir(s(body, "WorkingDir"), what);
-        let empty = Value::Null;
+        let empty = Json::Null;
         let hc = body.get("HostConfig").unwrap_or(&empty);
         self.host_config(hc, what);
         if let Some(eps) = body
             .get("NetworkingConfig")
             .and_then(|n| n.get("EndpointsConfig"))
-            .and_then(Value::as_object)
+            .and_then(Json::as_object)
         {
             for net in eps.keys() {
                 if net == "host" && !self.p.containers.allow_host_namespaces {
@@ -442,8 +530,9 @@ impl Ctx<'_> {
         }
     }
 
-    fn host_config(&mut self, hc: &Value, what: &str) {
-        let c = self.p.containers.clone();
+    fn host_config(&mut self, hc: &Json, what: &str) {
+        let p = self.p;
+        let c = &p.containers;
         if b(hc, "Privileged") && !c.allow_privileged {
             self.deny(
                 r::PRIVILEGED,
@@ -568,9 +657,9 @@ impl Ctx<'_> {
         self.resources(hc, what, true);
     }
 
-    fn service(&mut self, spec: &Value) {
+    fn service(&mut self, spec: &Json) {
         let what = "the service";
-        let empty = Value::Null;
+        let empty = Json::Null;
         let tt = spec.get("TaskTemplate").unwrap_or(&empty);
         if tt.get("PluginSpec").is_some_and(|v| !v.is_null()) || s(tt, "Runtime") == "plugin" {
             self.deny(r::SERVICE_PLUGIN, "the service runs a plugin (PluginSpec)");
@@ -627,17 +716,17 @@ impl Ctx<'_> {
             }
         }
         if let Some(limits) = tt.get("Resources").and_then(|r| r.get("Limits")) {
-            let mut res = serde_json::Map::new();
+            let mut res = Object::new();
             if let Some(m) = limits.get("MemoryBytes") {
-                res.insert("Memory".into(), m.clone());
+                res.insert("Memory", m.clone());
             }
             if let Some(m) = limits.get("NanoCPUs") {
-                res.insert("NanoCpus".into(), m.clone());
+                res.insert("NanoCpus", m.clone());
             }
             if let Some(m) = limits.get("Pids") {
-                res.insert("PidsLimit".into(), m.clone());
+                res.insert("PidsLimit", m.clone());
             }
-            self.resources(&Value::Object(res), what, false);
+            self.resources(&Json::Object(res), what, false);
         }
     }
 }
@@ -646,12 +735,7 @@ type ContainerFactsRef = super::ContainerFacts;
 
 impl Policy {
     fn evaluate(&self, req: &RequestView, facts: &Facts) -> (Vec<Violation>, Vec<Lookup>) {
-        let mut cx = Ctx {
-            p: self,
-            facts,
-            out: Vec::new(),
-            need: Vec::new(),
-        };
+        let mut cx = Ctx::new(self, facts);
         let op = req.op.kind;
         if op == OpKind::Unknown {
             cx.deny(
@@ -662,7 +746,7 @@ impl Policy {
                     req.op.target.as_deref().unwrap_or("this path")
                 ),
             );
-            return (cx.out, cx.need);
+            return cx.finish();
         }
         let name = op.name();
         let group_denied = self.deny_groups.contains(&op.group()) && !self.allow_ops.contains(name);
@@ -671,7 +755,7 @@ impl Policy {
                 r::ENDPOINT_DENIED,
                 format!("{name} ({} endpoints) is not allowed", op.group().as_str()),
             );
-            return (cx.out, cx.need);
+            return cx.finish();
         }
         if matches!(op, OpKind::ServiceDelete | OpKind::ServiceUpdate) {
             if let Some(t) = &req.op.target {
@@ -834,7 +918,7 @@ impl Policy {
             }
             _ => {}
         }
-        (cx.out, cx.need)
+        cx.finish()
     }
 
     /// What the policy needs to know from the daemon, given what it knows so far.

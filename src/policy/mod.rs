@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use http::{HeaderMap, Method};
 use serde_json::Value;
 
+use crate::docker::json::Json;
 use crate::docker::path::ApiVersion;
 use crate::docker::query::Query;
 use crate::docker::route::Operation;
@@ -30,7 +31,7 @@ pub struct RequestView<'a> {
     pub op: &'a Operation,
     pub query: &'a Query,
     /// The checked, canonical JSON body (the exact value forwarded).
-    pub body: Option<&'a Value>,
+    pub body: Option<&'a Json<'a>>,
     pub headers: &'a HeaderMap,
 }
 

@@ -3,16 +3,16 @@
 //! table-driven tests; the proxy runs the same steps around its I/O.
 
 use http::{HeaderMap, Method};
-use serde_json::Value;
 
 use super::{Decision, Facts, Lookup, PolicySet, RequestView};
+use crate::docker::json::{self, Json};
 use crate::docker::route::{classify, BodyKind, Operation};
-use crate::docker::{json, path, query};
+use crate::docker::{path, query};
 use crate::tls::Identity;
 
 /// The result of checking one request.
 #[derive(Debug)]
-pub enum Outcome {
+pub enum Outcome<'b> {
     /// Refused before the policy (400): malformed or ambiguous.
     Refused(String),
     /// Classified and decided.
@@ -23,19 +23,19 @@ pub enum Outcome {
         /// Daemon facts the proxy would fetch (absent ones were taken as not existing).
         lookups: Vec<Lookup>,
         /// The body forwarded upstream, when inspected.
-        body: Option<Value>,
+        body: Option<Json<'b>>,
     },
 }
 
 /// Check a request target (`/v1.41/containers/create?name=x`) and optional body.
-pub fn check(
+pub fn check<'b>(
     set: &PolicySet,
     identity: &Identity,
     method: &Method,
     target: &str,
-    body: Option<&[u8]>,
+    body: Option<&'b [u8]>,
     facts: &Facts,
-) -> Outcome {
+) -> Outcome<'b> {
     let (raw_path, raw_query) = target.split_once('?').unwrap_or((target, ""));
     let canonical = match path::canonicalise(raw_path) {
         Ok(c) => c,

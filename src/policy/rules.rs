@@ -105,6 +105,9 @@ rules! {
         "installs a managed plugin with host privileges", "(always on)", "run containers, not plugins";
     BODY_UNREADABLE = "PC-1027", "inspected endpoints without a body the policy can read",
         "nothing is allowed because parsing failed", "(always on)", "send the JSON body the API documents";
+    TOO_MANY_REFERENCES = "PC-1028", "requests naming more than 32 existing containers and volumes (named volumes, --volumes-from, --link, container:<name>)",
+        "each one is a lookup at the daemon: an unbounded list would let one request flood it", "(always on)",
+        "split the work over several containers";
 }
 
 #[cfg(test)]

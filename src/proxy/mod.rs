@@ -21,9 +21,8 @@ use http_body_util::{BodyExt, Empty, Full, Limited};
 use hyper::body::{Body, Incoming};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
-use serde_json::Value;
 
-use crate::docker::json;
+use crate::docker::json::{self, Json};
 use crate::docker::path::{canonicalise, ApiVersion};
 use crate::docker::query::Query;
 use crate::docker::route::{classify, BodyKind, OpKind};
@@ -374,7 +373,9 @@ async fn process(
     let upgrade = wants_upgrade && op.kind.hijacks();
 
     // Read what the policy must see.
-    let mut inspected: Option<Value> = None;
+    // The inspected body's bytes, and the checked value that borrows from them.
+    let inspected_bytes: Bytes;
+    let mut inspected: Option<Json<'_>> = None;
     let mut forward_body: Option<ProxyBody> = None;
     let client_upgrade = if upgrade {
         Some(hyper::upgrade::on(&mut req))
@@ -398,11 +399,12 @@ async fn process(
             }
         }
         BodyKind::Json(schema) => {
-            let bytes = if has_body {
+            inspected_bytes = if has_body {
                 read_bounded(body, state.limits.max_body).await?
             } else {
                 Bytes::new()
             };
+            let bytes = &inspected_bytes;
             if !bytes.iter().all(|b| b.is_ascii_whitespace()) {
                 let cts: Vec<_> = parts.headers.get_all(header::CONTENT_TYPE).iter().collect();
                 if cts.len() != 1 || media_type(cts[0]) != "application/json" {
@@ -411,7 +413,7 @@ async fn process(
                             .into(),
                     ));
                 }
-                let value = json::read_body(&bytes, schema)
+                let value = json::read_body(bytes, schema)
                     .map_err(|e| ProxyError::BadRequest(format!("request body: {e}")))?;
                 let out = serde_json::to_vec(&value).map_err(|e| {
                     ProxyError::BadRequest(format!("request body cannot be re-encoded: {e}"))

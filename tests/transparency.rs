@@ -98,6 +98,35 @@ async fn pipelined_requests_are_each_checked_and_reframed() {
     );
 }
 
+/// A create naming more existing objects than the policy looks up is refused before
+/// any lookup: the daemon sees nothing, however many volumes the body names.
+#[tokio::test]
+async fn too_many_named_volumes_are_refused_without_lookups() {
+    let p = start_proxy().await;
+    let mut seen = echo_daemon(p.sock.clone());
+    let binds: Vec<String> = (0..1000).map(|i| format!("\"v{i}:/d{i}\"")).collect();
+    let body = format!(
+        r#"{{"Image":"x","HostConfig":{{"Binds":[{}]}}}}"#,
+        binds.join(",")
+    );
+    let raw = format!(
+        "POST /v1.41/containers/create HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}GET /_ping HTTP/1.1\r\nHost: x\r\n\r\n",
+        body.len()
+    );
+    let mut c = TcpStream::connect(&p.addr).await.unwrap();
+    c.write_all(raw.as_bytes()).await.unwrap();
+    let mut r = BufReader::new(c);
+    let (h, b) = read_response(&mut r).await;
+    assert!(h.starts_with("HTTP/1.1 403"), "{h}");
+    assert!(b.contains("PC-1028"), "{b}");
+    let (h2, _) = read_response(&mut r).await;
+    assert!(h2.starts_with("HTTP/1.1 200"), "{h2}");
+    // The only request the daemon saw is the ping after it.
+    let first = seen.recv().await.unwrap();
+    assert!(first.head.starts_with("GET /_ping"), "{}", first.head);
+    assert!(seen.try_recv().is_err());
+}
+
 #[tokio::test]
 async fn forwarded_body_is_the_checked_reserialisation() {
     let p = start_proxy().await;

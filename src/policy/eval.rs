@@ -928,11 +928,19 @@ impl Policy {
 
     /// The decision, with every violated rule.
     pub fn decide(&self, req: &RequestView, facts: &Facts) -> Decision {
-        let (violations, _) = self.evaluate(req, facts);
-        if violations.is_empty() || self.mode == Mode::Audit {
+        self.assess(req, facts).0
+    }
+
+    /// The decision given what is known, and what else the policy needs to know: one
+    /// evaluation for both. When lookups are left, the decision is provisional (facts
+    /// not fetched are taken as absent); the proxy fetches them and assesses again.
+    pub fn assess(&self, req: &RequestView, facts: &Facts) -> (Decision, Vec<Lookup>) {
+        let (violations, need) = self.evaluate(req, facts);
+        let decision = if violations.is_empty() || self.mode == Mode::Audit {
             Decision::Allow(violations)
         } else {
             Decision::Deny(violations)
-        }
+        };
+        (decision, need)
     }
 }

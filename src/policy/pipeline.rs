@@ -69,8 +69,7 @@ pub fn check<'b>(
         body: value.as_ref(),
         headers: &headers,
     };
-    let lookups = policy.lookups(&view, facts);
-    let decision = policy.decide(&view, facts);
+    let (decision, lookups) = policy.assess(&view, facts);
     Outcome::Decided {
         policy: policy.name.clone(),
         op,

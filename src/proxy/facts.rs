@@ -14,18 +14,22 @@ use crate::policy::{ContainerFacts, Facts, Lookup, ServiceFacts, VolumeFacts};
 
 const MAX_ROUNDS: usize = 3;
 
-/// Fetch every fact the policy asks for (a few rounds: a container's volumes may in
-/// turn need inspecting).
-pub async fn gather(
+/// Ask the policy, fetch every fact it needs, and ask again (a few rounds: a
+/// container's volumes may in turn need inspecting); the last answer is the one that
+/// holds. `ask` returns its answer and the facts it still lacks.
+pub async fn gather<T>(
     state: &Arc<ProxyState>,
-    mut ask: impl FnMut(&Facts) -> Vec<Lookup>,
-) -> Result<Facts, ProxyError> {
+    mut ask: impl FnMut(&Facts) -> (T, Vec<Lookup>),
+) -> Result<(T, Facts), ProxyError> {
     let mut facts = Facts::default();
-    for _ in 0..MAX_ROUNDS {
-        let wanted: Vec<Lookup> = ask(&facts).into_iter().filter(|l| !facts.has(l)).collect();
-        if wanted.is_empty() {
-            break;
+    let mut round = 0;
+    loop {
+        let (answer, need) = ask(&facts);
+        let wanted: Vec<Lookup> = need.into_iter().filter(|l| !facts.has(l)).collect();
+        if wanted.is_empty() || round == MAX_ROUNDS {
+            return Ok((answer, facts));
         }
+        round += 1;
         for l in wanted {
             match l {
                 Lookup::Container(name) => {
@@ -49,7 +53,6 @@ pub async fn gather(
             }
         }
     }
-    Ok(facts)
 }
 
 fn enc(name: &str) -> String {

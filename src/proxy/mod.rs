@@ -453,8 +453,7 @@ async fn process(
         body: inspected.as_ref(),
         headers: &parts.headers,
     };
-    let facts = facts::gather(state, |f| policy.lookups(&view, f)).await?;
-    let decision = policy.decide(&view, &facts);
+    let (decision, _) = facts::gather(state, |f| policy.assess(&view, f)).await?;
     log.record_decision(&decision, policy.mode_name());
     if let Decision::Deny(violations) = &decision {
         return Err(ProxyError::Denied(crate::policy::denial_message(

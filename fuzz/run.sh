@@ -6,7 +6,8 @@
 # accept them. A crash leaves its input in fuzz/artifacts/<target>/ and fails the run.
 # FUZZ_SANITIZER=none builds without AddressSanitizer (our crate forbids unsafe code, and
 # ASan slows these targets about tenfold), which is how the long runs are made; CI keeps
-# the default, address.
+# the default, address. FUZZ_DEV=1 builds unoptimised (half the build time; CI's short
+# runs use it).
 set -euo pipefail
 cd "$(dirname "$0")"
 if [ "${1:-}" = "--runs" ]; then
@@ -20,6 +21,7 @@ targets=(${FUZZ_TARGETS:-classify json_view policy_load decide})
 command -v cargo-fuzz >/dev/null 2>&1 || cargo install cargo-fuzz --locked
 export RUSTC_BOOTSTRAP=1
 san=(-s "${FUZZ_SANITIZER:-address}")
+if [ -n "${FUZZ_DEV:-}" ]; then san+=(--dev); fi
 cargo fuzz build "${san[@]}" 2>&1 | tail -1
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT

@@ -320,8 +320,7 @@ impl<'de> Visitor<'de> for Typed<'_> {
     fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Json<'de>, A::Error> {
         match self.ty {
             Ty::Obj(obj) => {
-                // Every stored key is a distinct field: one allocation, never grown.
-                let mut map = Object::with_capacity(obj.fields.len());
+                let mut map = Object::new();
                 // Which fields were seen: duplicates are refused without hashing.
                 let mut seen = vec![false; obj.fields.len()];
                 // Keys that are no field and carried null (not forwarded).
@@ -363,6 +362,12 @@ impl<'de> Visitor<'de> for Typed<'_> {
                     let item = access.next_value_seed(self.at(ty));
                     let item = self.within(item, || format!(".{name}"))?;
                     if !item.is_null() {
+                        if map.is_empty() {
+                            // Room for a typical object at once; an empty one (`{}`, 2
+                            // bytes of body) allocates nothing, so a body of many empty
+                            // objects cannot make us allocate hundreds of times its size.
+                            map.reserve(obj.fields.len().min(8));
+                        }
                         map.push(Cow::Borrowed(*name), item);
                     }
                 }

@@ -127,10 +127,8 @@ impl<'a> Object<'a> {
     pub fn new() -> Self {
         Object::default()
     }
-    pub(crate) fn with_capacity(n: usize) -> Self {
-        Object {
-            entries: Vec::with_capacity(n),
-        }
+    pub(crate) fn reserve(&mut self, n: usize) {
+        self.entries.reserve(n);
     }
     pub fn get(&self, key: &str) -> Option<&Json<'a>> {
         self.entries

@@ -13,10 +13,7 @@ include!("decide/inputs.rs");
 
 fn bench(c: &mut Criterion) {
     let set = PolicySet::builtin();
-    let id = Identity {
-        common_name: Some("alice".into()),
-        ..Identity::transport("mtls")
-    };
+    let id = client();
     let facts = facts();
     let run = run_body();
     let compose = compose_body();

@@ -19,10 +19,7 @@ fn main() {
     let what = args.next().unwrap_or_default();
     let n: usize = args.next().and_then(|n| n.parse().ok()).unwrap_or(1);
     let set = PolicySet::builtin();
-    let id = Identity {
-        common_name: Some("alice".into()),
-        ..Identity::transport("mtls")
-    };
+    let id = client();
     let facts = facts();
     let run = run_body();
     let compose = compose_body();

@@ -1,6 +1,6 @@
 // The request bodies and daemon facts of the decide bench, shared with
 // `examples/decide_count.rs` (instruction counts). Included, not a module: the includer
-// brings `Facts` and `VolumeFacts` into scope.
+// brings `Facts`, `VolumeFacts` and `Identity` into scope.
 
 fn host_config(extra: &str) -> String {
     format!(
@@ -54,4 +54,12 @@ fn facts() -> Facts {
         }),
     );
     f
+}
+
+/// The tenant making the requests: a client certificate's identity.
+fn client() -> Identity {
+    Identity {
+        common_name: Some("alice".into()),
+        ..Identity::transport("mtls")
+    }
 }

@@ -78,9 +78,6 @@ impl<'a> Json<'a> {
     pub fn is_null(&self) -> bool {
         matches!(self, Json::Null)
     }
-    pub fn is_object(&self) -> bool {
-        matches!(self, Json::Object(_))
-    }
 
     /// The same value as a `serde_json::Value` (owned; for tests and diagnostics).
     pub fn to_value(&self) -> serde_json::Value {
@@ -135,9 +132,6 @@ impl<'a> Object<'a> {
             .iter()
             .find(|(k, _)| k.as_ref() == key)
             .map(|(_, v)| v)
-    }
-    pub fn contains_key(&self, key: &str) -> bool {
-        self.get(key).is_some()
     }
     /// Append an entry; the caller has made sure `key` is not present yet.
     pub(crate) fn push(&mut self, key: Cow<'a, str>, value: Json<'a>) {

@@ -119,9 +119,9 @@ struct Ctx<'a> {
     /// Violations not listed (over [`MAX_LISTED`]), and the rule of the first of them.
     unlisted: usize,
     unlisted_rule: &'static str,
-    need: Vec<Lookup>,
-    /// The distinct containers and volumes the request names, up to the cap.
-    referenced: Vec<Lookup>,
+    /// The distinct containers, volumes and services the request names, up to the cap,
+    /// each with whether it is still to be looked up (not in `facts`).
+    referenced: Vec<(Lookup, bool)>,
     too_many_references: bool,
 }
 
@@ -133,7 +133,6 @@ impl<'a> Ctx<'a> {
             out: Vec::new(),
             unlisted: 0,
             unlisted_rule: "",
-            need: Vec::new(),
             referenced: Vec::new(),
             too_many_references: false,
         }
@@ -157,33 +156,34 @@ impl<'a> Ctx<'a> {
         }
     }
 
-    /// Count a named container or volume; false once the request names too many.
-    fn refer(&mut self, what: Lookup) -> bool {
+    /// Count a named object (`unknown`: not in `facts`); false once the request names
+    /// too many.
+    fn refer(&mut self, what: Lookup, unknown: bool) -> bool {
         if self.too_many_references {
             return false;
         }
-        if !self.referenced.contains(&what) {
+        if !self.referenced.iter().any(|(l, _)| *l == what) {
             if self.referenced.len() >= MAX_REFERENCES {
                 self.too_many_references = true;
                 return false;
             }
-            self.referenced.push(what);
+            self.referenced.push((what, unknown));
         }
         true
     }
 
-    /// Ask for a fact once.
-    fn lookup(&mut self, what: Lookup) {
-        if !self.need.contains(&what) {
-            self.need.push(what);
-        }
-    }
-
     /// The violations and the lookups still needed.
     fn finish(mut self) -> (Vec<Violation>, Vec<Lookup>) {
-        if self.too_many_references {
+        let need = if self.too_many_references {
             // Refuse without looking anything up.
-            self.need.clear();
+            Vec::new()
+        } else {
+            std::mem::take(&mut self.referenced)
+                .into_iter()
+                .filter_map(|(l, unknown)| unknown.then_some(l))
+                .collect()
+        };
+        if self.too_many_references {
             let message = format!(
                 "the request names more than {MAX_REFERENCES} existing containers and volumes \
                  (volumes, --volumes-from, --link, container:<name> namespaces); each is a \
@@ -205,29 +205,24 @@ impl<'a> Ctx<'a> {
                 message,
             });
         }
-        (self.out, self.need)
+        (self.out, need)
     }
 
     fn container(&mut self, name: &str) -> Option<Option<&'a ContainerFactsRef>> {
-        if !self.refer(Lookup::Container(name.to_string())) {
+        let known = self.facts.containers.get(name);
+        if !self.refer(Lookup::Container(name.to_string()), known.is_none()) {
             return None;
         }
-        match self.facts.containers.get(name) {
-            Some(f) => Some(f.as_ref()),
-            None => {
-                self.lookup(Lookup::Container(name.to_string()));
-                None
-            }
-        }
+        known.map(Option::as_ref)
     }
 
     fn volume_checked(&mut self, name: &str, what: &str) {
-        if !self.refer(Lookup::Volume(name.to_string())) {
+        let known = self.facts.volumes.get(name);
+        if !self.refer(Lookup::Volume(name.to_string()), known.is_none()) {
             return;
         }
-        match self.facts.volumes.get(name) {
-            None => self.lookup(Lookup::Volume(name.to_string())),
-            Some(None) => {}
+        match known {
+            None | Some(None) => {}
             Some(Some(v)) => {
                 let driver = v.driver.clone();
                 let opts: Vec<String> = ["type", "o", "device"]
@@ -411,8 +406,7 @@ impl<'a> Ctx<'a> {
         if let Some(target) = container_ref(mode) {
             let target = target.to_string();
             if let Some(Some(f)) = self.container(&target) {
-                let f = f.clone();
-                if self.is_protected(&f) {
+                if self.is_protected(f) {
                     self.deny(
                         r::PROTECTED_JOIN,
                         format!(
@@ -497,8 +491,7 @@ impl<'a> Ctx<'a> {
 
     fn protected_target(&mut self, name: &str, what: &str) {
         if let Some(Some(f)) = self.container(name) {
-            let f = f.clone();
-            if self.is_protected(&f) {
+            if self.is_protected(f) {
                 self.deny(
                     r::PROTECTED_CONTAINER,
                     format!("{what} on the protected container {:?}", f.name),
@@ -571,8 +564,7 @@ impl<'a> Ctx<'a> {
                 continue;
             }
             if let Some(Some(f)) = self.container(&name) {
-                let f = f.clone();
-                if self.is_protected(&f) {
+                if self.is_protected(f) {
                     self.deny(
                         r::VOLUMES_FROM,
                         format!("--volumes-from {name} is a protected container"),
@@ -645,8 +637,7 @@ impl<'a> Ctx<'a> {
                 .trim_start_matches('/')
                 .to_string();
             if let Some(Some(f)) = self.container(&name) {
-                let f = f.clone();
-                if self.is_protected(&f) {
+                if self.is_protected(f) {
                     self.deny(
                         r::PROTECTED_JOIN,
                         format!("--link {name} reads the protected container's environment"),
@@ -759,9 +750,10 @@ impl Policy {
         }
         if matches!(op, OpKind::ServiceDelete | OpKind::ServiceUpdate) {
             if let Some(t) = &req.op.target {
-                match facts.services.get(t.as_str()) {
-                    None => cx.need.push(Lookup::Service(t.clone())),
-                    Some(None) => {}
+                let known = facts.services.get(t.as_str());
+                cx.refer(Lookup::Service(t.clone()), known.is_none());
+                match known {
+                    None | Some(None) => {}
                     Some(Some(f)) => {
                         let protected = self.protected_names.iter().any(|re| re.is_match(&f.name))
                             || self
@@ -919,16 +911,6 @@ impl Policy {
             _ => {}
         }
         cx.finish()
-    }
-
-    /// What the policy needs to know from the daemon, given what it knows so far.
-    pub fn lookups(&self, req: &RequestView, facts: &Facts) -> Vec<Lookup> {
-        self.evaluate(req, facts).1
-    }
-
-    /// The decision, with every violated rule.
-    pub fn decide(&self, req: &RequestView, facts: &Facts) -> Decision {
-        self.assess(req, facts).0
     }
 
     /// The decision given what is known, and what else the policy needs to know: one

@@ -1,6 +1,7 @@
 //! The policy: which Docker operations a client may perform, decided from the typed
 //! operation, the Go-exact body view and facts about existing objects. No I/O here:
-//! the proxy asks [`Policy::lookups`] what to fetch, then calls [`Policy::decide`].
+//! [`Policy::assess`] gives the decision and the facts still needed; the proxy fetches
+//! those and assesses again.
 
 mod eval;
 pub mod model;

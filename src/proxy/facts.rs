@@ -20,14 +20,14 @@ const MAX_ROUNDS: usize = 3;
 pub async fn gather<T>(
     state: &Arc<ProxyState>,
     mut ask: impl FnMut(&Facts) -> (T, Vec<Lookup>),
-) -> Result<(T, Facts), ProxyError> {
+) -> Result<T, ProxyError> {
     let mut facts = Facts::default();
     let mut round = 0;
     loop {
         let (answer, need) = ask(&facts);
         let wanted: Vec<Lookup> = need.into_iter().filter(|l| !facts.has(l)).collect();
         if wanted.is_empty() || round == MAX_ROUNDS {
-            return Ok((answer, facts));
+            return Ok(answer);
         }
         round += 1;
         for l in wanted {

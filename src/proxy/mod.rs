@@ -453,7 +453,7 @@ async fn process(
         body: inspected.as_ref(),
         headers: &parts.headers,
     };
-    let (decision, _) = facts::gather(state, |f| policy.assess(&view, f)).await?;
+    let decision = facts::gather(state, |f| policy.assess(&view, f)).await?;
     log.record_decision(&decision, policy.mode_name());
     if let Decision::Deny(violations) = &decision {
         return Err(ProxyError::Denied(crate::policy::denial_message(

@@ -445,6 +445,21 @@ fn effective_state_from_daemon_facts() {
     );
     let cases: Vec<(&str, String, Want)> = vec![
         (
+            "log options without a driver go to the daemon's default driver",
+            create(r#"{"LogConfig":{"Type":"","Config":{"fluentd-address":"10.0.0.1:24224"}}}"#),
+            Want::Deny(&["PC-1015"]),
+        ),
+        (
+            "json-file options without a driver",
+            create(r#"{"LogConfig":{"Type":"","Config":{"max-size":"10m","max-file":"3"}}}"#),
+            Want::Allow,
+        ),
+        (
+            "volume driver for anonymous volumes",
+            create(r#"{"VolumeDriver":"evil","Binds":["/data"]}"#),
+            Want::Deny(&["PC-1005"]),
+        ),
+        (
             "named volume that is a host bind",
             create(r#"{"Binds":["hostetc:/data:ro"]}"#),
             Want::Deny(&["PC-1005"]),
@@ -534,9 +549,41 @@ fn effective_state_from_daemon_facts() {
             Want::Deny(&["PC-1019"]),
         ),
         (Method::POST, "/v1.41/containers/friend/kill", Want::Allow),
+        // Reads too: inspect shows its environment, logs and top what it prints and runs.
         (
             Method::GET,
             "/v1.41/containers/swarm-data/json",
+            Want::Deny(&["PC-1019"]),
+        ),
+        (
+            Method::GET,
+            "/v1.41/containers/swarm-data/logs?stdout=1",
+            Want::Deny(&["PC-1019"]),
+        ),
+        (
+            Method::GET,
+            "/v1.41/containers/swarm-data/top",
+            Want::Deny(&["PC-1019"]),
+        ),
+        (
+            Method::GET,
+            "/v1.41/containers/swarm-data/stats?stream=0",
+            Want::Deny(&["PC-1019"]),
+        ),
+        (
+            Method::POST,
+            "/v1.41/containers/swarm-data/start",
+            Want::Deny(&["PC-1019"]),
+        ),
+        (
+            Method::POST,
+            "/v1.41/containers/swarm-data/wait",
+            Want::Deny(&["PC-1019"]),
+        ),
+        (Method::GET, "/v1.41/containers/friend/json", Want::Allow),
+        (
+            Method::GET,
+            "/v1.41/containers/friend/logs?stdout=1",
             Want::Allow,
         ),
     ] {
@@ -551,6 +598,305 @@ fn effective_state_from_daemon_facts() {
         &facts,
         &Want::Deny(&["PC-1019"]),
     );
+}
+
+/// Whoever works inside a container (exec, attach, cp) or joins its processes has its
+/// host access, so that is refused when the policy would not grant that access to a
+/// new container; an exec someone else created leads to its container the same way.
+#[test]
+fn containers_with_host_access_cannot_be_entered() {
+    use portcullis::policy::ExecFacts;
+    let set = default_set();
+    let mut facts = Facts::default();
+    let mut add = |name: &str, f: ContainerFacts| {
+        facts.containers.insert(
+            name.into(),
+            Some(ContainerFacts {
+                name: name.into(),
+                ..f
+            }),
+        );
+    };
+    add(
+        "portainer",
+        ContainerFacts {
+            mounts: vec![("bind".into(), "/var/run/docker.sock".into())],
+            ..Default::default()
+        },
+    );
+    add(
+        "priv",
+        ContainerFacts {
+            privileged: true,
+            ..Default::default()
+        },
+    );
+    add(
+        "capper",
+        ContainerFacts {
+            cap_add: vec!["SYS_ADMIN".into()],
+            ..Default::default()
+        },
+    );
+    add(
+        "devbox",
+        ContainerFacts {
+            devices: true,
+            ..Default::default()
+        },
+    );
+    add(
+        "hostuts",
+        ContainerFacts {
+            uts_mode: "host".into(),
+            ..Default::default()
+        },
+    );
+    add("swarm-data", ContainerFacts::default());
+    add(
+        "mine",
+        ContainerFacts {
+            mounts: vec![("volume".into(), "plain".into())],
+            ..Default::default()
+        },
+    );
+    facts.volumes.insert(
+        "plain".into(),
+        Some(VolumeFacts {
+            driver: "local".into(),
+            options: Default::default(),
+        }),
+    );
+    for (id, container) in [("e1", "portainer"), ("e2", "swarm-data"), ("e3", "mine")] {
+        facts.execs.insert(
+            id.into(),
+            Some(ExecFacts {
+                container_id: container.into(),
+            }),
+        );
+    }
+    let exec = Some(r#"{"Cmd":["sh"],"AttachStdout":true}"#);
+    let cases: Vec<(Method, &str, Option<&str>, Want)> = vec![
+        (
+            Method::POST,
+            "/containers/portainer/exec",
+            exec,
+            Want::Deny(&["PC-1029"]),
+        ),
+        (
+            Method::POST,
+            "/containers/priv/exec",
+            exec,
+            Want::Deny(&["PC-1029"]),
+        ),
+        (
+            Method::POST,
+            "/containers/capper/exec",
+            exec,
+            Want::Deny(&["PC-1029"]),
+        ),
+        (
+            Method::POST,
+            "/containers/devbox/exec",
+            exec,
+            Want::Deny(&["PC-1029"]),
+        ),
+        (
+            Method::POST,
+            "/containers/hostuts/exec",
+            exec,
+            Want::Deny(&["PC-1029"]),
+        ),
+        (Method::POST, "/containers/mine/exec", exec, Want::Allow),
+        (
+            Method::POST,
+            "/containers/portainer/attach?stream=1&stdin=1",
+            None,
+            Want::Deny(&["PC-1029"]),
+        ),
+        (
+            Method::GET,
+            "/containers/portainer/archive?path=/var/run/docker.sock",
+            None,
+            Want::Deny(&["PC-1029"]),
+        ),
+        (
+            Method::HEAD,
+            "/containers/portainer/archive?path=/",
+            None,
+            Want::Deny(&["PC-1029"]),
+        ),
+        (
+            Method::GET,
+            "/containers/mine/archive?path=/",
+            None,
+            Want::Allow,
+        ),
+        // Reading what it prints is not working inside it.
+        (
+            Method::GET,
+            "/containers/portainer/logs?stdout=1",
+            None,
+            Want::Allow,
+        ),
+        (
+            Method::POST,
+            "/containers/create",
+            Some(r#"{"Image":"x","HostConfig":{"PidMode":"container:portainer"}}"#),
+            Want::Deny(&["PC-1029"]),
+        ),
+        (
+            Method::POST,
+            "/containers/create",
+            Some(r#"{"Image":"x","HostConfig":{"PidMode":"container:mine"}}"#),
+            Want::Allow,
+        ),
+        (
+            Method::POST,
+            "/exec/e1/start",
+            Some(r#"{"Detach":false,"Tty":false}"#),
+            Want::Deny(&["PC-1029"]),
+        ),
+        (
+            Method::POST,
+            "/exec/e2/start",
+            Some(r#"{"Detach":false,"Tty":false}"#),
+            Want::Deny(&["PC-1019"]),
+        ),
+        (Method::GET, "/exec/e2/json", None, Want::Deny(&["PC-1019"])),
+        (
+            Method::POST,
+            "/exec/e2/resize?h=1&w=1",
+            None,
+            Want::Deny(&["PC-1019"]),
+        ),
+        (
+            Method::POST,
+            "/exec/e3/start",
+            Some(r#"{"Detach":false,"Tty":false}"#),
+            Want::Allow,
+        ),
+        (Method::GET, "/exec/e1/json", None, Want::Allow),
+    ];
+    for (m, p, body, want) in cases {
+        assert_case(&set, "host access", m, p, body, &facts, &want);
+    }
+    // The message names the container and what gives it host access.
+    let out = run(
+        &set,
+        Method::POST,
+        "/containers/portainer/exec",
+        exec,
+        &facts,
+    );
+    let Outcome::Decided {
+        decision: Decision::Deny(v),
+        ..
+    } = out
+    else {
+        panic!("not denied: {out:?}")
+    };
+    assert!(
+        v[0].message.contains("\"portainer\"") && v[0].message.contains("/var/run/docker.sock"),
+        "{v:?}"
+    );
+    // An exec leads to its container: first the exec, then the container it names.
+    let Outcome::Decided { lookups, .. } = run(
+        &set,
+        Method::POST,
+        "/exec/e9/start",
+        Some(r#"{"Detach":false}"#),
+        &Facts::default(),
+    ) else {
+        panic!("refused")
+    };
+    assert_eq!(format!("{lookups:?}"), "[Exec(\"e9\")]");
+    let mut partial = Facts::default();
+    partial.execs.insert(
+        "e9".into(),
+        Some(ExecFacts {
+            container_id: "0123abc".into(),
+        }),
+    );
+    let Outcome::Decided { lookups, .. } = run(
+        &set,
+        Method::POST,
+        "/exec/e9/start",
+        Some(r#"{"Detach":false}"#),
+        &partial,
+    ) else {
+        panic!("refused")
+    };
+    assert_eq!(format!("{lookups:?}"), "[Container(\"0123abc\")]");
+}
+
+/// Swarm resolves a service's network target by name, id or id prefix: a target is
+/// looked up and refused when it is the host network, whatever it is called.
+#[test]
+fn service_networks_are_resolved() {
+    use portcullis::policy::NetworkFacts;
+    let set = default_set();
+    let mut facts = Facts::default();
+    facts.networks.insert(
+        "3f1a".into(),
+        Some(NetworkFacts {
+            name: "host".into(),
+            driver: "host".into(),
+        }),
+    );
+    facts.networks.insert(
+        "web-net".into(),
+        Some(NetworkFacts {
+            name: "web-net".into(),
+            driver: "overlay".into(),
+        }),
+    );
+    let service = |nets: &str| {
+        format!(
+            r#"{{"Name":"s","TaskTemplate":{{"ContainerSpec":{{"Image":"x"}},"Networks":[{nets}]}}}}"#
+        )
+    };
+    let by_id = service(r#"{"Target":"3f1a"}"#);
+    let top_level = r#"{"Name":"s","TaskTemplate":{"ContainerSpec":{"Image":"x"}},"Networks":[{"Target":"3f1a"}]}"#;
+    let overlay = service(r#"{"Target":"web-net"}"#);
+    for (body, want) in [
+        (by_id.as_str(), Want::Deny(&["PC-1008"][..])),
+        (top_level, Want::Deny(&["PC-1008"])),
+        (overlay.as_str(), Want::Allow),
+    ] {
+        assert_case(
+            &set,
+            "service network",
+            Method::POST,
+            "/services/create",
+            Some(body),
+            &facts,
+            &want,
+        );
+    }
+    // Any SELinux field of the service's privileges changes its confinement (a Level
+    // of s0-s0:c0.c1023 spans every container's categories).
+    assert_case(
+        &set,
+        "service SELinux level",
+        Method::POST,
+        "/services/create",
+        Some(
+            r#"{"Name":"s","TaskTemplate":{"ContainerSpec":{"Image":"x","Privileges":{"SELinuxContext":{"Level":"s0-s0:c0.c1023"}}}}}"#,
+        ),
+        &facts,
+        &Want::Deny(&["PC-1010"]),
+    );
+    let Outcome::Decided { lookups, .. } = run(
+        &set,
+        Method::POST,
+        "/services/create",
+        Some(&service(r#"{"Target":"n0"}"#)),
+        &Facts::default(),
+    ) else {
+        panic!("refused")
+    };
+    assert_eq!(format!("{lookups:?}"), "[Network(\"n0\")]");
 }
 
 #[test]

@@ -8,12 +8,22 @@ use super::{Decision, Facts, Lookup, RequestView, Violation};
 use crate::docker::route::OpKind;
 
 /// Operations that act on a container named by the path and are refused on
-/// protected containers.
+/// protected containers (reads included: inspect shows its environment, logs and top
+/// what it prints and runs).
 fn touches_container(op: OpKind) -> bool {
     use OpKind::*;
     matches!(
         op,
-        ContainerDelete
+        ContainerInspect
+            | ContainerLogs
+            | ContainerTop
+            | ContainerChanges
+            | ContainerStats
+            | ContainerStart
+            | ContainerWait
+            | ContainerResize
+            | ContainerCopy
+            | ContainerDelete
             | ContainerKill
             | ContainerStop
             | ContainerRestart
@@ -30,6 +40,39 @@ fn touches_container(op: OpKind) -> bool {
             | ContainerExport
     )
 }
+
+/// Operations that run something inside the container named by the path, or read and
+/// write its files through its mounts: refused when that container has host access
+/// this policy would not grant.
+fn acts_inside(op: OpKind) -> bool {
+    use OpKind::*;
+    matches!(
+        op,
+        ExecCreate
+            | ContainerAttach
+            | ContainerAttachWebsocket
+            | ContainerArchive
+            | ContainerArchiveInfo
+            | PutContainerArchive
+            | ContainerCopy
+    )
+}
+
+/// Log options the json-file and local drivers take, harmless under any default
+/// driver: options given without a driver go to the daemon's default one, which may
+/// be a driver that dials an address.
+const LOG_OPTIONS_WITHOUT_DRIVER: &[&str] = &[
+    "max-size",
+    "max-file",
+    "compress",
+    "labels",
+    "labels-regex",
+    "env",
+    "env-regex",
+    "tag",
+    "mode",
+    "max-buffer-size",
+];
 
 fn s<'a>(v: &'a Json<'a>, k: &str) -> &'a str {
     v.get(k).and_then(Json::as_str).unwrap_or("")
@@ -433,6 +476,10 @@ impl<'a> Ctx<'a> {
                         format!("{flag}=container:{target} joins a privileged container"),
                     );
                 }
+                if field == "PidMode" {
+                    // Its processes' files, mounts included, are under /proc/<pid>/root.
+                    self.host_access(f, &format!("{flag}=container:{target} joins the processes"));
+                }
             }
         }
     }
@@ -500,6 +547,68 @@ impl<'a> Ctx<'a> {
         }
     }
 
+    /// Refuse working inside (exec, attach, cp) or joining the processes of a container
+    /// that has host access this policy would not grant a new container: whoever runs
+    /// there has it too. Reported under PC-1029.
+    fn host_access(&mut self, f: &'a ContainerFactsRef, what: &str) {
+        let c = &self.p.containers;
+        let who = format!("{what} in container {:?}, which", f.name);
+        let before = self.out.len();
+        if f.privileged && !c.allow_privileged {
+            self.deny(r::PRIVILEGED, format!("{who} runs privileged"));
+        }
+        if !c.allow_host_namespaces {
+            for (mode, flag) in [
+                (&f.network_mode, "--network"),
+                (&f.pid_mode, "--pid"),
+                (&f.ipc_mode, "--ipc"),
+                (&f.uts_mode, "--uts"),
+                (&f.userns_mode, "--userns"),
+            ] {
+                if mode == "host" {
+                    self.deny(r::HOST_NAMESPACE, format!("{who} uses {flag}=host"));
+                }
+            }
+        }
+        let add: Vec<&str> = f.cap_add.iter().map(String::as_str).collect();
+        self.caps(&add, &[], &who);
+        if f.devices && !c.allow_devices {
+            self.deny(r::DEVICES, format!("{who} maps host devices"));
+        }
+        for (ty, src) in &f.mounts {
+            match ty.as_str() {
+                "bind" => self.host_path(&clean_path(src), &who),
+                "volume" => self.volume_checked(src, &format!("{who} mounts")),
+                _ => {}
+            }
+        }
+        for v in self.out.iter_mut().skip(before) {
+            v.rule = r::HOST_ACCESS_TARGET;
+        }
+    }
+
+    /// A log driver and its options: options without a driver go to the daemon's
+    /// default driver, so only those every local driver takes are accepted there.
+    fn log_config(&mut self, driver: &str, opts: Option<&Json>, what: &str) {
+        self.log_driver(driver, what);
+        if !driver.is_empty() {
+            return;
+        }
+        if let Some(opts) = opts.and_then(Json::as_object) {
+            for k in opts.keys() {
+                if !LOG_OPTIONS_WITHOUT_DRIVER.contains(&k) {
+                    self.deny(
+                        r::LOG_DRIVER,
+                        format!(
+                            "{what} sets log option {k:?} without a log driver (it would go \
+                             to the daemon's default driver); name the driver (--log-driver)"
+                        ),
+                    );
+                }
+            }
+        }
+    }
+
     fn container_create(&mut self, body: &Json) {
         let what = "the container";
         self.image(s(body, "Image"), what);
@@ -543,10 +652,6 @@ impl<'a> Ctx<'a> {
                     }
                 }
                 Bind::Named { name, .. } => {
-                    let driver = s(hc, "VolumeDriver").to_string();
-                    if !driver.is_empty() {
-                        self.check_volume_driver(&driver, &[], &format!("-v {spec}"));
-                    }
                     self.volume_checked(name, &format!("-v {spec}"));
                 }
                 Bind::Invalid => self.deny(
@@ -554,6 +659,16 @@ impl<'a> Ctx<'a> {
                     format!("-v {spec:?} is not a volume specification Portcullis can read"),
                 ),
             }
+        }
+        // The driver of every volume the container creates: named ones in Binds and
+        // anonymous ones (Binds without a source, the image's and Config.Volumes).
+        let volume_driver = s(hc, "VolumeDriver");
+        if !volume_driver.is_empty() {
+            self.check_volume_driver(
+                volume_driver,
+                &[],
+                &format!("--volume-driver {volume_driver}"),
+            );
         }
         for (n, m) in arr(hc, "Mounts").iter().enumerate() {
             self.mount(m, &format!("--mount #{} ({})", n + 1, s(m, "Type")));
@@ -627,7 +742,7 @@ impl<'a> Ctx<'a> {
             self.deny(r::CGROUP_PARENT, format!("{what} sets --cgroup-parent"));
         }
         if let Some(lc) = hc.get("LogConfig") {
-            self.log_driver(s(lc, "Type"), what);
+            self.log_config(s(lc, "Type"), lc.get("Config"), what);
         }
         for link in strs(hc, "Links") {
             let name = link
@@ -656,15 +771,35 @@ impl<'a> Ctx<'a> {
             self.deny(r::SERVICE_PLUGIN, "the service runs a plugin (PluginSpec)");
         }
         if let Some(ld) = tt.get("LogDriver") {
-            self.log_driver(s(ld, "Name"), what);
+            self.log_config(s(ld, "Name"), ld.get("Options"), what);
         }
+        // Swarm resolves a target by name, id or id prefix, so the network is looked up.
         let nets = arr(tt, "Networks").iter().chain(arr(spec, "Networks"));
         for n in nets {
-            if s(n, "Target") == "host" && !self.p.containers.allow_host_namespaces {
+            let target = s(n, "Target");
+            if self.p.containers.allow_host_namespaces || target.is_empty() {
+                continue;
+            }
+            if target == "host" {
                 self.deny(
                     r::HOST_NAMESPACE,
                     "the service attaches to the network \"host\"",
                 );
+                continue;
+            }
+            let known = self.facts.networks.get(target);
+            if !self.refer(Lookup::Network(target.to_string()), known.is_none()) {
+                continue;
+            }
+            if let Some(Some(f)) = known {
+                if f.driver == "host" || f.name == "host" {
+                    self.deny(
+                        r::HOST_NAMESPACE,
+                        format!(
+                            "the service attaches to the network {target:?}, which is the host network"
+                        ),
+                    );
+                }
             }
         }
         let cs = tt.get("ContainerSpec").unwrap_or(&empty);
@@ -683,7 +818,11 @@ impl<'a> Ctx<'a> {
         if let Some(pr) = cs.get("Privileges") {
             let mut bad = Vec::new();
             if let Some(se) = pr.get("SELinuxContext") {
-                if b(se, "Disable") || non_empty(se, "Type") || non_empty(se, "User") {
+                if b(se, "Disable")
+                    || ["Type", "User", "Role", "Level"]
+                        .iter()
+                        .any(|f| non_empty(se, f))
+                {
                     bad.push("SELinux context");
                 }
             }
@@ -770,9 +909,36 @@ impl Policy {
                 }
             }
         }
-        if touches_container(op) {
+        if touches_container(op) || acts_inside(op) {
             if let Some(t) = &req.op.target {
                 cx.protected_target(t, name);
+                if acts_inside(op) {
+                    if let Some(Some(f)) = cx.container(t) {
+                        cx.host_access(f, name);
+                    }
+                }
+            }
+        }
+        if matches!(
+            op,
+            OpKind::ExecStart | OpKind::ExecResize | OpKind::ExecInspect
+        ) {
+            // An exec id (visible in /events) leads to its container: the same checks
+            // as creating it there, so nobody starts an exec someone else prepared.
+            if let Some(id) = &req.op.target {
+                let known = facts.execs.get(id.as_str());
+                if cx.refer(Lookup::Exec(id.clone()), known.is_none()) {
+                    if let Some(Some(e)) = known {
+                        if !e.container_id.is_empty() {
+                            cx.protected_target(&e.container_id, name);
+                            if op == OpKind::ExecStart {
+                                if let Some(Some(f)) = cx.container(&e.container_id) {
+                                    cx.host_access(f, name);
+                                }
+                            }
+                        }
+                    }
+                }
             }
         }
         let body = req.body;

@@ -56,6 +56,10 @@ pub enum Lookup {
     Container(String),
     Volume(String),
     Service(String),
+    /// A network by name, id or id prefix (service network targets).
+    Network(String),
+    /// An exec instance by id, for the container it runs in.
+    Exec(String),
 }
 
 /// An existing swarm service.
@@ -101,6 +105,12 @@ pub struct ContainerFacts {
     pub network_mode: String,
     pub pid_mode: String,
     pub ipc_mode: String,
+    pub uts_mode: String,
+    pub userns_mode: String,
+    /// Capabilities added (`CapAdd`).
+    pub cap_add: Vec<String>,
+    /// Whether it maps host devices (`Devices`, `DeviceCgroupRules`, `DeviceRequests`).
+    pub devices: bool,
     /// `(type, source or volume name)` of each mount.
     pub mounts: Vec<(String, String)>,
 }
@@ -109,6 +119,7 @@ impl ContainerFacts {
     pub fn from_inspect(v: &Value) -> Self {
         let s = |v: &Value| v.as_str().unwrap_or("").to_string();
         let hc = &v["HostConfig"];
+        let non_empty = |v: &Value| v.as_array().is_some_and(|a| !a.is_empty());
         ContainerFacts {
             id: s(&v["Id"]),
             name: s(&v["Name"]).trim_start_matches('/').to_string(),
@@ -117,6 +128,15 @@ impl ContainerFacts {
             network_mode: s(&hc["NetworkMode"]),
             pid_mode: s(&hc["PidMode"]),
             ipc_mode: s(&hc["IpcMode"]),
+            uts_mode: s(&hc["UTSMode"]),
+            userns_mode: s(&hc["UsernsMode"]),
+            cap_add: hc["CapAdd"]
+                .as_array()
+                .map(|a| a.iter().map(s).collect())
+                .unwrap_or_default(),
+            devices: non_empty(&hc["Devices"])
+                || non_empty(&hc["DeviceCgroupRules"])
+                || non_empty(&hc["DeviceRequests"]),
             mounts: v["Mounts"]
                 .as_array()
                 .map(|a| {
@@ -133,6 +153,37 @@ impl ContainerFacts {
                         .collect()
                 })
                 .unwrap_or_default(),
+        }
+    }
+}
+
+/// An existing network.
+#[derive(Debug, Clone, Default)]
+pub struct NetworkFacts {
+    pub name: String,
+    pub driver: String,
+}
+
+impl NetworkFacts {
+    pub fn from_inspect(v: &Value) -> Self {
+        NetworkFacts {
+            name: v["Name"].as_str().unwrap_or("").to_string(),
+            driver: v["Driver"].as_str().unwrap_or("").to_string(),
+        }
+    }
+}
+
+/// An existing exec instance.
+#[derive(Debug, Clone, Default)]
+pub struct ExecFacts {
+    /// The full id of the container it runs in.
+    pub container_id: String,
+}
+
+impl ExecFacts {
+    pub fn from_inspect(v: &Value) -> Self {
+        ExecFacts {
+            container_id: v["ContainerID"].as_str().unwrap_or("").to_string(),
         }
     }
 }
@@ -159,6 +210,8 @@ pub struct Facts {
     pub containers: HashMap<String, Option<ContainerFacts>>,
     pub volumes: HashMap<String, Option<VolumeFacts>>,
     pub services: HashMap<String, Option<ServiceFacts>>,
+    pub networks: HashMap<String, Option<NetworkFacts>>,
+    pub execs: HashMap<String, Option<ExecFacts>>,
 }
 
 impl Facts {
@@ -167,6 +220,8 @@ impl Facts {
             Lookup::Container(n) => self.containers.contains_key(n),
             Lookup::Volume(n) => self.volumes.contains_key(n),
             Lookup::Service(n) => self.services.contains_key(n),
+            Lookup::Network(n) => self.networks.contains_key(n),
+            Lookup::Exec(n) => self.execs.contains_key(n),
         }
     }
 }

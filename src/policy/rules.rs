@@ -80,7 +80,7 @@ rules! {
         "set --memory/--cpus/--pids-limit within the ceiling";
     EXEC_PRIVILEGED = "PC-1018", "docker exec --privileged",
         "gives the process every capability", "containers.allow_exec_privileged", "remove --privileged";
-    PROTECTED_CONTAINER = "PC-1019", "removing, stopping, killing, restarting, pausing, renaming, updating, exec'ing into, attaching to, copying from/to or committing a protected container; removing or updating a protected service",
+    PROTECTED_CONTAINER = "PC-1019", "acting on a protected container: inspecting, reading its logs, processes, changes or stats, starting, waiting on, resizing, removing, stopping, killing, restarting, pausing, renaming, updating, exec'ing into, attaching to, copying from/to, exporting or committing it; removing or updating a protected service",
         "infrastructure containers (swarm-manager, swarm-agent, swarm-data…) hold the platform's secrets",
         "protected.name_patterns, protected.labels", "leave the platform's containers alone";
     MOUNT_TYPE = "PC-1020", "mount types other than volume, tmpfs and (checked) bind: npipe, cluster, image",
@@ -108,6 +108,10 @@ rules! {
     TOO_MANY_REFERENCES = "PC-1028", "requests naming more than 32 existing containers and volumes (named volumes, --volumes-from, --link, container:<name>)",
         "each one is a lookup at the daemon: an unbounded list would let one request flood it", "(always on)",
         "split the work over several containers";
+    HOST_ACCESS_TARGET = "PC-1029", "exec, attach, docker cp and --pid container:<x> into a container that has host access (privileged, host namespaces, capabilities, devices or host mounts the policy would refuse); starting or inspecting an exec in a protected container",
+        "what runs inside such a container, or sees its processes, has its host access: one tenant's (or the operator's) exception must not become everyone's",
+        "the setting of the host access in question (containers.allow_privileged, allow_host_binds…)",
+        "work in containers created under this policy";
 }
 
 #[cfg(test)]

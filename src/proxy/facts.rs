@@ -10,13 +10,19 @@ use http_body_util::{BodyExt, Limited};
 
 use super::{empty_body, ProxyState, UPSTREAM_AUTHORITY};
 use crate::error::ProxyError;
-use crate::policy::{ContainerFacts, Facts, Lookup, ServiceFacts, VolumeFacts};
+use crate::policy::{
+    ContainerFacts, ExecFacts, Facts, Lookup, NetworkFacts, ServiceFacts, VolumeFacts,
+};
 
+/// Rounds of lookups: the deepest chain is an exec's container, then that container's
+/// volumes.
 const MAX_ROUNDS: usize = 3;
 
 /// Ask the policy, fetch every fact it needs, and ask again (a few rounds: a
 /// container's volumes may in turn need inspecting); the last answer is the one that
-/// holds. `ask` returns its answer and the facts it still lacks.
+/// holds. `ask` returns its answer and the facts it still lacks. A policy still
+/// lacking facts after the last round refuses (fail closed): facts never fetched must
+/// not count as absent.
 pub async fn gather<T>(
     state: &Arc<ProxyState>,
     mut ask: impl FnMut(&Facts) -> (T, Vec<Lookup>),
@@ -26,8 +32,15 @@ pub async fn gather<T>(
     loop {
         let (answer, need) = ask(&facts);
         let wanted: Vec<Lookup> = need.into_iter().filter(|l| !facts.has(l)).collect();
-        if wanted.is_empty() || round == MAX_ROUNDS {
+        if wanted.is_empty() {
             return Ok(answer);
+        }
+        if round == MAX_ROUNDS {
+            return Err(ProxyError::Denied(format!(
+                "{}: the policy needs more than {MAX_ROUNDS} rounds of lookups at the daemon to \
+                 decide this request (still unknown: {wanted:?})",
+                crate::policy::rules::TOO_MANY_REFERENCES
+            )));
         }
         round += 1;
         for l in wanted {
@@ -43,6 +56,18 @@ pub async fn gather<T>(
                     facts
                         .services
                         .insert(name, v.as_ref().map(ServiceFacts::from_inspect));
+                }
+                Lookup::Network(name) => {
+                    let v = inspect(state, &format!("/networks/{}", enc(&name))).await?;
+                    facts
+                        .networks
+                        .insert(name, v.as_ref().map(NetworkFacts::from_inspect));
+                }
+                Lookup::Exec(id) => {
+                    let v = inspect(state, &format!("/exec/{}/json", enc(&id))).await?;
+                    facts
+                        .execs
+                        .insert(id, v.as_ref().map(ExecFacts::from_inspect));
                 }
                 Lookup::Volume(name) => {
                     let v = inspect(state, &format!("/volumes/{}", enc(&name))).await?;

@@ -726,6 +726,108 @@ async fn header_syntax_abuse() {
     run_cases(cases).await;
 }
 
+/// `POST path` with the given raw Content-Type value bytes and body.
+fn post_typed(path: &str, content_type: &[u8], body: &str) -> Vec<u8> {
+    let mut raw = format!("POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: ").into_bytes();
+    raw.extend_from_slice(content_type);
+    raw.extend_from_slice(format!("\r\nContent-Length: {}\r\n\r\n{body}", body.len()).as_bytes());
+    raw
+}
+
+/// dockerd reads `networkmode`, `remote`, `cgroupparent`, `fromSrc`, `changes`, … with
+/// Go's `r.FormValue`, which also parses the body whenever `mime.ParseMediaType` of the
+/// (first) Content-Type reads as a form. Go lowercases and trims Unicode spaces
+/// (U+00A0, U+0085) there, so a Content-Type that is not plain ASCII, or a second
+/// Content-Type, must be refused: the body would carry parameters the policy never saw.
+#[tokio::test]
+async fn form_bodies_behind_content_type_spellings_never_reach_the_daemon() {
+    let build_form = format!("networkmode=host&remote=http%3A%2F%2F{SMUGGLED}");
+    let import_form = format!("fromSrc=http%3A%2F%2F{SMUGGLED}&changes=USER+root");
+    let build_form: &'static str = Box::leak(build_form.into_boxed_str());
+    let import_form: &'static str = Box::leak(import_form.into_boxed_str());
+    let form = b"application/x-www-form-urlencoded";
+    let with = |prefix: &[u8], suffix: &[u8]| [prefix, &form[..], suffix].concat();
+    let two_types = post_typed(
+        "/v1.41/build?t=a",
+        b"application/x-tar\r\nContent-Type: application/x-www-form-urlencoded",
+        build_form,
+    );
+    let obs_auth =
+        b"POST /v1.41/images/create?fromImage=busybox&tag=latest HTTP/1.1\r\nHost: x\r\nX-Registry-Auth: e30\xC2\xA0\r\n\r\n"
+            .to_vec();
+    let no_ascii = "outside visible ASCII";
+    run_cases(vec![
+        (
+            "form type + U+00A0 on build",
+            post_typed("/v1.41/build?t=a", &with(b"", b"\xC2\xA0"), build_form),
+            Expect::Docker(400, no_ascii),
+        ),
+        (
+            "form type + U+0085 on build",
+            post_typed("/v1.41/build?t=a", &with(b"", b"\xC2\x85"), build_form),
+            Expect::Docker(400, no_ascii),
+        ),
+        (
+            "U+00A0 + form type on image import",
+            post_typed(
+                "/v1.41/images/create?fromSrc=-",
+                &with(b"\xC2\xA0", b""),
+                import_form,
+            ),
+            Expect::Docker(400, no_ascii),
+        ),
+        (
+            "form type + a lone Latin-1 NBSP byte",
+            post_typed("/v1.41/build?t=a", &with(b"", b"\xA0"), build_form),
+            Expect::Docker(400, no_ascii),
+        ),
+        (
+            "multipart + U+00A0 before the parameters",
+            post_typed(
+                "/v1.41/build?t=a",
+                b"multipart/form-data\xC2\xA0; boundary=b",
+                build_form,
+            ),
+            Expect::Docker(400, no_ascii),
+        ),
+        (
+            "form type in mixed case with spaces and tabs",
+            post_typed(
+                "/v1.41/build?t=a",
+                b" \tApplication/X-WWW-Form-URLEncoded \t; charset=utf-8",
+                build_form,
+            ),
+            Expect::Docker(400, "query string"),
+        ),
+        (
+            "multipart without a space before the parameters",
+            post_typed(
+                "/v1.41/images/create?fromSrc=-",
+                b"Multipart/Form-Data;boundary=b",
+                import_form,
+            ),
+            Expect::Docker(400, "query string"),
+        ),
+        (
+            "two Content-Type headers, the second a form",
+            two_types,
+            Expect::Docker(400, "more than one Content-Type"),
+        ),
+        (
+            "obs-text in X-Registry-Auth",
+            obs_auth,
+            Expect::Docker(400, no_ascii),
+        ),
+        // A build context with an ordinary Content-Type still streams to the daemon.
+        (
+            "tar context",
+            post_typed("/v1.41/build?t=a", b"application/x-tar", "context"),
+            Expect::Forward("POST /v1.41/build?t=a ", "context"),
+        ),
+    ])
+    .await;
+}
+
 // ---------------------------------------------------------------------------
 // Chunked bodies
 // ---------------------------------------------------------------------------

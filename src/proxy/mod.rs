@@ -234,9 +234,27 @@ fn check_framing(req: &Request<Incoming>) -> Result<(), ProxyError> {
             "Content-Encoding is not supported: send the body uncompressed".into(),
         ));
     }
-    for ct in h.get_all(header::CONTENT_TYPE) {
+    // Header values are forwarded as they came, and the daemon reads several of them
+    // (Content-Type, X-Registry-Auth, Upgrade, …). Go trims Unicode spaces such as
+    // U+00A0 and U+0085 where Portcullis would see a different string, so only visible
+    // ASCII, space and tab are accepted; the docker CLI, compose and the SDKs send
+    // nothing else (X-Registry-Auth is base64).
+    for (name, value) in h {
+        if !is_plain_ascii(value.as_bytes()) {
+            return Err(ProxyError::BadRequest(format!(
+                "header {name} contains a byte outside visible ASCII: Portcullis accepts only ASCII header values"
+            )));
+        }
+    }
+    let mut content_types = h.get_all(header::CONTENT_TYPE).iter();
+    if let Some(ct) = content_types.next() {
+        if content_types.next().is_some() {
+            return Err(ProxyError::BadRequest(
+                "more than one Content-Type header: send exactly one".into(),
+            ));
+        }
         let media = media_type(ct);
-        if media == "application/x-www-form-urlencoded" || media == "multipart/form-data" {
+        if media == "application/x-www-form-urlencoded" || media.starts_with("multipart/") {
             return Err(ProxyError::BadRequest(format!(
                 "{media} bodies are not accepted: pass parameters in the query string"
             )));
@@ -250,14 +268,23 @@ fn check_framing(req: &Request<Incoming>) -> Result<(), ProxyError> {
     Ok(())
 }
 
+/// Visible ASCII, space and horizontal tab only (no obs-text, no controls).
+fn is_plain_ascii(v: &[u8]) -> bool {
+    v.iter().all(|&b| b == b'\t' || (b' '..=b'~').contains(&b))
+}
+
+/// The media type of a Content-Type value as Go's `mime.ParseMediaType` reads it: the
+/// part before the first `;`, whitespace-trimmed and lowercased. Only called on values
+/// [`check_framing`] found to be plain ASCII, where Go's Unicode trimming and
+/// lowercasing agree with the ASCII ones; anything else reads as a media type no
+/// route accepts.
 fn media_type(v: &HeaderValue) -> String {
-    v.to_str()
-        .unwrap_or("")
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase()
+    let v = v.as_bytes();
+    if !is_plain_ascii(v) {
+        return "\u{fffd}".into();
+    }
+    let base = v.split(|&b| b == b';').next().unwrap_or(&[]);
+    String::from_utf8_lossy(base.trim_ascii()).to_ascii_lowercase()
 }
 
 fn may_have_body(req: &Request<Incoming>) -> bool {

@@ -30,6 +30,7 @@ pub struct FileConfig {
     pub connect_timeout_secs: Option<u64>,
     pub response_timeout_secs: Option<u64>,
     pub header_timeout_secs: Option<u64>,
+    pub body_timeout_secs: Option<u64>,
     pub handshake_timeout_secs: Option<u64>,
     pub ready_file: Option<PathBuf>,
     pub log_format: Option<String>,
@@ -107,6 +108,8 @@ pub struct Config {
     pub connect_timeout: Duration,
     pub response_timeout: Option<Duration>,
     pub header_timeout: Duration,
+    /// Time allowed for a client to send a body Portcullis inspects (then 408).
+    pub body_timeout: Duration,
     pub handshake_timeout: Duration,
     pub ready_file: Option<PathBuf>,
     pub json_logs: bool,
@@ -155,6 +158,7 @@ impl FileConfig {
             connect_timeout_secs,
             response_timeout_secs,
             header_timeout_secs,
+            body_timeout_secs,
             handshake_timeout_secs,
             ready_file,
             log_format,
@@ -244,6 +248,9 @@ impl FileConfig {
         if self.workers == Some(0) {
             errors.push("workers must be positive".into());
         }
+        if self.body_timeout_secs == Some(0) {
+            errors.push("body_timeout_secs must be positive".into());
+        }
         if self.max_body_bytes == Some(0) {
             errors.push("max_body_bytes must be positive".into());
         }
@@ -275,6 +282,7 @@ impl FileConfig {
                 .filter(|s| *s > 0)
                 .map(Duration::from_secs),
             header_timeout: secs(self.header_timeout_secs, 30),
+            body_timeout: secs(self.body_timeout_secs, 60),
             handshake_timeout: secs(self.handshake_timeout_secs, 10),
             ready_file: self.ready_file,
             json_logs: log_format == "json",
@@ -308,6 +316,7 @@ mod tests {
         let c = file.merge(flags).validate().unwrap();
         assert_eq!(c.upstream, UpstreamUrl::Unix("/run/d.sock".into()));
         assert_eq!(c.max_body_bytes, 100);
+        assert_eq!(c.body_timeout, Duration::from_secs(60));
         assert_eq!(c.listen, vec![ListenAddr::Tcp("0.0.0.0:2376".into())]);
 
         let bad = FileConfig {
@@ -316,10 +325,15 @@ mod tests {
             tls_cert: Some("c".into()),
             min_api_version: Some("1.12".into()),
             log_format: Some("xml".into()),
+            body_timeout_secs: Some(0),
             ..Default::default()
         };
         let errs = bad.validate().unwrap_err();
         assert!(errs.len() >= 4, "{errs:?}");
+        assert!(
+            errs.iter().any(|e| e.contains("body_timeout_secs")),
+            "{errs:?}"
+        );
     }
 
     #[test]

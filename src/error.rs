@@ -21,6 +21,9 @@ pub enum ProxyError {
     /// An inspected body is larger than the configured cap.
     #[error("{0}")]
     PayloadTooLarge(String),
+    /// An inspected body did not arrive within the configured time.
+    #[error("{0}")]
+    RequestTimeout(String),
     /// A framing Portcullis does not forward (transfer codings other than chunked).
     #[error("{0}")]
     NotImplemented(String),
@@ -38,6 +41,7 @@ impl ProxyError {
             ProxyError::Denied(_) => StatusCode::FORBIDDEN,
             ProxyError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ProxyError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ProxyError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             ProxyError::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
             ProxyError::UpstreamUnreachable(_) => StatusCode::BAD_GATEWAY,
             ProxyError::UpstreamTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
@@ -52,6 +56,7 @@ impl ProxyError {
             ProxyError::BadRequest(_)
                 | ProxyError::NotImplemented(_)
                 | ProxyError::PayloadTooLarge(_)
+                | ProxyError::RequestTimeout(_)
         )
     }
 
@@ -89,6 +94,9 @@ mod tests {
         assert_eq!(v["message"], "PC-1001: no");
         let r = ProxyError::PayloadTooLarge("big".into()).into_response();
         assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(r.headers()[header::CONNECTION], "close");
+        let r = ProxyError::RequestTimeout("slow".into()).into_response();
+        assert_eq!(r.status(), StatusCode::REQUEST_TIMEOUT);
         assert_eq!(r.headers()[header::CONNECTION], "close");
         assert_eq!(
             ProxyError::UpstreamUnreachable("x".into()).status(),

@@ -100,6 +100,10 @@ struct ServeArgs {
     /// Seconds allowed for a client to send request headers [default: 30].
     #[arg(long)]
     header_timeout_secs: Option<u64>,
+    /// Seconds allowed for a client to send a request body Portcullis inspects (JSON
+    /// bodies; streamed ones such as build contexts have no limit), then 408 [default: 60].
+    #[arg(long)]
+    body_timeout_secs: Option<u64>,
     /// Seconds allowed for a TLS handshake [default: 10].
     #[arg(long)]
     handshake_timeout_secs: Option<u64>,
@@ -149,6 +153,7 @@ impl ServeArgs {
             connect_timeout_secs: self.connect_timeout_secs,
             response_timeout_secs: self.response_timeout_secs,
             header_timeout_secs: self.header_timeout_secs,
+            body_timeout_secs: self.body_timeout_secs,
             handshake_timeout_secs: self.handshake_timeout_secs,
             ready_file: self.ready_file.clone(),
             log_format: self.log_format.clone(),
@@ -597,6 +602,7 @@ fn serve(args: ServeArgs) -> ExitCode {
             max_body: cfg.max_body_bytes,
             min_api: cfg.min_api_version,
             response_timeout: cfg.response_timeout,
+            body_timeout: cfg.body_timeout,
         };
         let observers = Observers {
             metrics: Default::default(),

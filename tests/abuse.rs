@@ -23,6 +23,7 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
+use portcullis::proxy::Limits;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, BufReader, ReadBuf};
 use tokio::net::{TcpStream, UnixListener};
 
@@ -180,6 +181,11 @@ struct Proxy {
 /// Portcullis on 127.0.0.1:0, plain TCP, built-in default policy, default limits, in
 /// front of a fresh fake daemon.
 async fn start() -> Proxy {
+    start_with(Limits::default(), 64).await
+}
+
+/// [`start`] with the given limits and connection limit.
+async fn start_with(limits: Limits, max_connections: usize) -> Proxy {
     let dir = tempfile::Builder::new()
         .prefix("pca")
         .tempdir_in("/tmp")
@@ -187,7 +193,7 @@ async fn start() -> Proxy {
     let sock = dir.path().join("d.sock");
     let rec = Record::default();
     fake_daemon(sock.clone(), rec.clone());
-    let addr = inproc::serve_plain(sock).await;
+    let addr = inproc::serve_with(sock, limits, max_connections).await;
     Proxy {
         addr,
         rec,
@@ -470,7 +476,11 @@ enum Expect {
 
 /// Run single-request cases, each on its own connection, against one proxy.
 async fn run_cases(cases: Vec<(&str, Vec<u8>, Expect)>) {
-    let p = start().await;
+    run_cases_on(start().await, cases).await
+}
+
+/// [`run_cases`] against the given proxy.
+async fn run_cases_on(p: Proxy, cases: Vec<(&str, Vec<u8>, Expect)>) {
     for (name, raw, expect) in cases {
         p.rec.clear();
         let reply = exchange(&p.addr, raw, 1).await;
@@ -484,7 +494,7 @@ async fn run_cases(cases: Vec<(&str, Vec<u8>, Expect)>) {
             Expect::Docker(status, needle) => {
                 assert_docker_error(name, reply.only(), status, needle);
                 assert_not_forwarded(name, &p.rec);
-                if status == 400 || status == 413 || status == 501 {
+                if matches!(status, 400 | 408 | 413 | 501) {
                     assert!(
                         reply.closed,
                         "{name}: framing refusals close: {}",
@@ -724,6 +734,104 @@ async fn header_syntax_abuse() {
     many.push_str("\r\n");
     cases.push(("200 headers", many.into_bytes(), Expect::Parse(431)));
     run_cases(cases).await;
+}
+
+/// A body in one-byte chunks (`1\r\n \r\n`, …): hyper hands each to Portcullis as a
+/// slice of its read buffer. Portcullis copies each out (see the unit test
+/// `inspected_frames_are_copied_not_kept`), so such a body is checked like any other
+/// under the cap and refused over it.
+#[tokio::test]
+async fn bodies_in_many_tiny_chunks() {
+    let cap = 64 << 10;
+    let limits = Limits {
+        max_body: cap,
+        ..Limits::default()
+    };
+    let tiny = |body: &[u8]| -> String {
+        let mut out = String::new();
+        for &b in body {
+            out.push_str(&format!("1\r\n{}\r\n", b as char));
+        }
+        out.push_str("0\r\n\r\n");
+        out
+    };
+    let mut ok = OK.as_bytes().to_vec();
+    ok.resize(cap - 1000, b' ');
+    let mut over = OK.as_bytes().to_vec();
+    over.resize(cap + 1, b' ');
+    let mut priv_padded = PRIV.as_bytes().to_vec();
+    priv_padded.resize(cap - 1000, b' ');
+    let mut stray = vec![b' '; 20_000];
+    stray.extend_from_slice(SMUGGLED.as_bytes());
+    stray.resize(40_000, b' ');
+    run_cases_on(
+        start_with(limits, 64).await,
+        vec![
+            (
+                "allowed body in one-byte chunks",
+                chunked_create("", &tiny(&ok)),
+                Expect::Forward("POST /v1.41/containers/create HTTP/1.1", OK),
+            ),
+            (
+                "denied body in one-byte chunks",
+                chunked_create("", &tiny(&priv_padded)),
+                Expect::Docker(403, "PC-1001"),
+            ),
+            (
+                "one-byte chunks over the cap",
+                chunked_create("", &tiny(&over)),
+                Expect::Docker(413, "larger than"),
+            ),
+            (
+                "one-byte chunks on a bodiless route",
+                format!(
+                    "POST /v1.41/containers/abc/start HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n{}",
+                    tiny(&stray)
+                )
+                .into_bytes(),
+                Expect::Docker(400, "takes no request body"),
+            ),
+        ],
+    )
+    .await;
+}
+
+/// A body Portcullis must read before deciding that stops arriving is answered with
+/// a Docker-shaped 408 once the configured body timeout passes, and the connection
+/// closes; nothing reaches the daemon.
+#[tokio::test]
+async fn stalled_bodies_time_out() {
+    let limits = Limits {
+        body_timeout: Duration::from_secs(1),
+        ..Limits::default()
+    };
+    let partial = &OK[..5];
+    run_cases_on(
+        start_with(limits, 64).await,
+        vec![
+            (
+                "Content-Length body cut short on create",
+                format!(
+                    "POST /v1.41/containers/create?name={SMUGGLED} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{partial}",
+                    OK.len()
+                )
+                .into_bytes(),
+                Expect::Docker(408, "did not arrive within"),
+            ),
+            (
+                "chunked body without its last chunk",
+                chunked_create("", &format!("{:x}\r\n{OK}\r\n", OK.len())),
+                Expect::Docker(408, "did not arrive within"),
+            ),
+            (
+                "stray body on a bodiless route",
+                b"POST /v1.41/containers/abc/start HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n  "
+                    .to_vec(),
+                Expect::Docker(408, "did not arrive within"),
+            ),
+        ],
+    )
+    .await;
 }
 
 /// `POST path` with the given raw Content-Type value bytes and body.

@@ -17,7 +17,7 @@ use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, Request, Response, StatusCode, Uri, Version};
 use http_body_util::combinators::UnsyncBoxBody;
-use http_body_util::{BodyExt, Empty, Full, Limited};
+use http_body_util::{BodyExt, Empty, Full};
 use hyper::body::{Body, Incoming};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
@@ -56,6 +56,10 @@ pub struct Limits {
     /// Time allowed for the daemon to answer with response headers (`None`: no limit,
     /// since `wait`, builds and pulls may legitimately take long).
     pub response_timeout: Option<Duration>,
+    /// Time allowed for a client to send a body Portcullis reads before deciding
+    /// (inspected JSON bodies, and the stray bytes on bodiless routes); then 408.
+    /// Streamed bodies are not limited.
+    pub body_timeout: Duration,
 }
 
 impl Default for Limits {
@@ -64,6 +68,7 @@ impl Default for Limits {
             max_body: 4 << 20,
             min_api: ApiVersion::new(1, 24),
             response_timeout: None,
+            body_timeout: Duration::from_secs(60),
         }
     }
 }
@@ -291,24 +296,93 @@ fn may_have_body(req: &Request<Incoming>) -> bool {
     !req.body().is_end_stream()
 }
 
-/// Read a body up to the cap.
-async fn read_bounded(body: Incoming, cap: usize) -> Result<Bytes, ProxyError> {
-    match Limited::new(body, cap).collect().await {
-        Ok(c) => Ok(c.to_bytes()),
-        Err(e) => {
-            if e.downcast_ref::<http_body_util::LengthLimitError>()
-                .is_some()
-            {
-                Err(ProxyError::PayloadTooLarge(format!(
-                    "request body is larger than the {cap} bytes Portcullis inspects"
-                )))
-            } else {
-                Err(ProxyError::BadRequest(format!(
-                    "could not read the request body: {e}"
-                )))
-            }
+/// The first allocation for an inspected body of announced length; it grows with
+/// what actually arrives.
+const FIRST_BODY_ALLOC: usize = 64 << 10;
+
+fn body_too_large(cap: usize) -> ProxyError {
+    ProxyError::PayloadTooLarge(format!(
+        "request body is larger than the {cap} bytes Portcullis inspects"
+    ))
+}
+
+fn body_read_error(e: impl std::fmt::Display) -> ProxyError {
+    ProxyError::BadRequest(format!("could not read the request body: {e}"))
+}
+
+/// Run a body read under the body deadline.
+async fn within_body_timeout<T>(
+    limit: Duration,
+    read: impl std::future::Future<Output = Result<T, ProxyError>>,
+) -> Result<T, ProxyError> {
+    match tokio::time::timeout(limit, read).await {
+        Ok(r) => r,
+        Err(_) => Err(ProxyError::RequestTimeout(format!(
+            "the request body did not arrive within {} s",
+            limit.as_secs_f64()
+        ))),
+    }
+}
+
+/// Read a body that is inspected into one buffer of at most `cap` bytes.
+///
+/// Each frame is copied out as it arrives and dropped: a frame is a slice of the
+/// connection's read buffer, so keeping the frames (as `Limited::collect` does) would
+/// pin one read buffer per chunk, and a body of millions of one-byte chunks would
+/// hold hundreds of megabytes under a 4 MiB cap.
+async fn read_inspected<B>(mut body: B, cap: usize) -> Result<Bytes, ProxyError>
+where
+    B: Body<Data = Bytes> + Unpin,
+    B::Error: std::fmt::Display,
+{
+    let announced = body.size_hint().lower();
+    if announced > cap as u64 {
+        return Err(body_too_large(cap));
+    }
+    let mut buf: Vec<u8> = Vec::with_capacity((announced as usize).min(FIRST_BODY_ALLOC));
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(body_read_error)?;
+        let Some(data) = frame.data_ref() else {
+            continue;
+        };
+        if data.len() > cap - buf.len() {
+            return Err(body_too_large(cap));
+        }
+        if data.len() > buf.capacity() - buf.len() {
+            // Grow by doubling, never past the cap.
+            let want = (buf.len() + data.len()).max(buf.capacity() * 2).min(cap);
+            buf.reserve_exact(want - buf.len());
+        }
+        buf.extend_from_slice(data);
+    }
+    Ok(Bytes::from(buf))
+}
+
+/// Read what a client sent on a route that takes no body: only whitespace is
+/// tolerated (and dropped), up to `cap` bytes; the first other byte refuses the
+/// request without reading on. Nothing is kept.
+async fn refuse_body<B>(mut body: B, cap: usize, op: &str) -> Result<(), ProxyError>
+where
+    B: Body<Data = Bytes> + Unpin,
+    B::Error: std::fmt::Display,
+{
+    let mut seen = 0usize;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(body_read_error)?;
+        let Some(data) = frame.data_ref() else {
+            continue;
+        };
+        if data.iter().any(|b| !b.is_ascii_whitespace()) {
+            return Err(ProxyError::BadRequest(format!(
+                "{op} takes no request body"
+            )));
+        }
+        seen = seen.saturating_add(data.len());
+        if seen > cap {
+            return Err(body_too_large(cap));
         }
     }
+    Ok(())
 }
 
 fn expected_upgrade(op: OpKind) -> &'static str {
@@ -416,18 +490,20 @@ async fn process(
     match op.kind.body() {
         BodyKind::None => {
             if has_body {
-                let bytes = read_bounded(body, state.limits.max_body).await?;
-                if bytes.iter().any(|b| !b.is_ascii_whitespace()) {
-                    return Err(ProxyError::BadRequest(format!(
-                        "{} takes no request body",
-                        op.kind.name()
-                    )));
-                }
+                within_body_timeout(
+                    state.limits.body_timeout,
+                    refuse_body(body, state.limits.max_body, op.kind.name()),
+                )
+                .await?;
             }
         }
         BodyKind::Json(schema) => {
             inspected_bytes = if has_body {
-                read_bounded(body, state.limits.max_body).await?
+                within_body_timeout(
+                    state.limits.body_timeout,
+                    read_inspected(body, state.limits.max_body),
+                )
+                .await?
             } else {
                 Bytes::new()
             };
@@ -597,4 +673,166 @@ fn upstream_error(e: hyper_util::client::legacy::Error) -> ProxyError {
         source = s.source();
     }
     ProxyError::UpstreamUnreachable(format!("cannot reach the Docker daemon: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hyper::body::{Frame, SizeHint};
+    use std::collections::VecDeque;
+    use std::pin::Pin;
+    use std::sync::atomic::AtomicUsize;
+    use std::task::{Context, Poll};
+
+    /// Frames handed out and not yet dropped, and the most there ever were.
+    #[derive(Default)]
+    struct Live {
+        now: AtomicUsize,
+        peak: AtomicUsize,
+    }
+
+    /// The memory behind one frame (hyper's frames are slices of the connection's read
+    /// buffer, each keeping it alive); counted while it lives.
+    struct TrackedChunk {
+        data: Vec<u8>,
+        live: Arc<Live>,
+    }
+
+    impl AsRef<[u8]> for TrackedChunk {
+        fn as_ref(&self) -> &[u8] {
+            &self.data
+        }
+    }
+
+    impl Drop for TrackedChunk {
+        fn drop(&mut self) {
+            self.live.now.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+
+    /// A request body made of given frames; counts the frames taken from it and
+    /// those still alive.
+    struct Frames {
+        parts: VecDeque<Vec<u8>>,
+        taken: Arc<AtomicUsize>,
+        live: Arc<Live>,
+        announced: Option<u64>,
+    }
+
+    impl Frames {
+        fn new(parts: impl IntoIterator<Item = Vec<u8>>) -> Self {
+            Frames {
+                parts: parts.into_iter().collect(),
+                taken: Arc::default(),
+                live: Arc::default(),
+                announced: None,
+            }
+        }
+
+        /// `body` as one frame per byte (the chunks of `1\r\n \r\n` × n).
+        fn bytewise(body: &[u8]) -> Self {
+            Frames::new(body.iter().map(|&b| vec![b]))
+        }
+    }
+
+    impl Body for Frames {
+        type Data = Bytes;
+        type Error = Infallible;
+
+        fn poll_frame(
+            mut self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+        ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+            let Some(data) = self.parts.pop_front() else {
+                return Poll::Ready(None);
+            };
+            self.taken.fetch_add(1, Ordering::Relaxed);
+            let now = self.live.now.fetch_add(1, Ordering::SeqCst) + 1;
+            self.live.peak.fetch_max(now, Ordering::SeqCst);
+            let chunk = TrackedChunk {
+                data,
+                live: self.live.clone(),
+            };
+            Poll::Ready(Some(Ok(Frame::data(Bytes::from_owner(chunk)))))
+        }
+
+        fn size_hint(&self) -> SizeHint {
+            match self.announced {
+                Some(n) => SizeHint::with_exact(n),
+                None => SizeHint::default(),
+            }
+        }
+    }
+
+    /// The inspected body is copied out of each frame, which is dropped before the
+    /// next is read: however many chunks a body comes in, no more than one read
+    /// buffer is kept alive at a time.
+    #[tokio::test]
+    async fn inspected_frames_are_copied_not_kept() {
+        let mut raw = br#"{"Image":"x"}"#.to_vec();
+        raw.resize(100_000, b' ');
+        let body = Frames::bytewise(&raw);
+        let (taken, live) = (body.taken.clone(), body.live.clone());
+        let got = read_inspected(body, 1 << 20).await.unwrap();
+        assert_eq!(taken.load(Ordering::Relaxed), raw.len());
+        assert_eq!(got, raw);
+        assert_eq!(
+            live.peak.load(Ordering::SeqCst),
+            1,
+            "frames were kept while the body was read"
+        );
+        assert_eq!(live.now.load(Ordering::SeqCst), 0);
+    }
+
+    #[tokio::test]
+    async fn inspected_body_over_the_cap_is_refused() {
+        let body = Frames::bytewise(&[b' '; 5000]);
+        let (taken, live) = (body.taken.clone(), body.live.clone());
+        let e = read_inspected(body, 4096).await.unwrap_err();
+        assert!(matches!(e, ProxyError::PayloadTooLarge(_)), "{e:?}");
+        assert_eq!(taken.load(Ordering::Relaxed), 4097);
+        assert_eq!(live.peak.load(Ordering::SeqCst), 1);
+
+        // An announced length over the cap is refused before anything is read.
+        let mut body = Frames::new([b"{}".to_vec()]);
+        body.announced = Some(4097);
+        let taken = body.taken.clone();
+        let e = read_inspected(body, 4096).await.unwrap_err();
+        assert!(matches!(e, ProxyError::PayloadTooLarge(_)), "{e:?}");
+        assert_eq!(taken.load(Ordering::Relaxed), 0);
+    }
+
+    /// On a bodiless route the first byte other than whitespace refuses the request
+    /// without reading the rest, and whitespace is dropped as it comes.
+    #[tokio::test]
+    async fn bodiless_route_refuses_at_the_first_other_byte() {
+        let mut parts = vec![b" ".to_vec(), b"\r\n x".to_vec()];
+        parts.extend((0..1000).map(|_| b" ".to_vec()));
+        let body = Frames::new(parts);
+        let taken = body.taken.clone();
+        let e = refuse_body(body, 1 << 20, "Ping").await.unwrap_err();
+        assert!(
+            matches!(&e, ProxyError::BadRequest(m) if m == "Ping takes no request body"),
+            "{e:?}"
+        );
+        assert_eq!(taken.load(Ordering::Relaxed), 2);
+
+        let body = Frames::bytewise(&[b'\n'; 3000]);
+        let live = body.live.clone();
+        refuse_body(body, 4096, "Ping").await.unwrap();
+        assert_eq!(live.peak.load(Ordering::SeqCst), 1);
+        let e = refuse_body(Frames::bytewise(&[b'\n'; 3000]), 2048, "Ping")
+            .await
+            .unwrap_err();
+        assert!(matches!(e, ProxyError::PayloadTooLarge(_)), "{e:?}");
+    }
+
+    #[tokio::test]
+    async fn a_stalled_body_read_times_out() {
+        let e = within_body_timeout::<()>(Duration::from_millis(10), std::future::pending())
+            .await
+            .unwrap_err();
+        assert!(matches!(e, ProxyError::RequestTimeout(_)), "{e:?}");
+        assert_eq!(e.status(), StatusCode::REQUEST_TIMEOUT);
+    }
 }

@@ -16,22 +16,29 @@ use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncReadExt, AsyncWrite, AsyncWr
 
 /// Bind Portcullis in front of `daemon_socket` with the given drain grace period.
 pub async fn bind_plain(daemon_socket: PathBuf, grace_period: Duration) -> (Server, String) {
+    bind_with(daemon_socket, grace_period, Limits::default(), 64).await
+}
+
+/// Bind Portcullis in front of `daemon_socket` with the given grace period, limits and
+/// connection limit.
+pub async fn bind_with(
+    daemon_socket: PathBuf,
+    grace_period: Duration,
+    limits: Limits,
+    max_connections: usize,
+) -> (Server, String) {
     let connector = upstream::Connector::new(
         upstream::UpstreamAddr::Unix(daemon_socket),
         Duration::from_secs(2),
     );
-    let state = Arc::new(ProxyState::new(
-        connector,
-        PolicySet::builtin(),
-        Limits::default(),
-    ));
+    let state = Arc::new(ProxyState::new(connector, PolicySet::builtin(), limits));
     let opts = ServerOptions {
         tls: None,
         mtls: false,
         handshake_timeout: Duration::from_secs(5),
         header_timeout: Duration::from_secs(5),
         grace_period,
-        max_connections: 64,
+        max_connections,
         workers: 2,
     };
     let server = Server::bind(&[ListenAddr::Tcp("127.0.0.1:0".into())], state, opts)
@@ -46,6 +53,19 @@ pub async fn bind_plain(daemon_socket: PathBuf, grace_period: Duration) -> (Serv
 /// Start serving in front of `daemon_socket` until the test ends; returns `127.0.0.1:PORT`.
 pub async fn serve_plain(daemon_socket: PathBuf) -> String {
     let (server, addr) = bind_plain(daemon_socket, Duration::from_secs(1)).await;
+    tokio::spawn(server.run(std::future::pending()));
+    addr
+}
+
+/// Like [`serve_plain`], with the given limits and connection limit.
+pub async fn serve_with(daemon_socket: PathBuf, limits: Limits, max_connections: usize) -> String {
+    let (server, addr) = bind_with(
+        daemon_socket,
+        Duration::from_secs(1),
+        limits,
+        max_connections,
+    )
+    .await;
     tokio::spawn(server.run(std::future::pending()));
     addr
 }

@@ -470,6 +470,39 @@ except docker.errors.APIError as e:
             assert_denied(&out, "PC-1008", "service on the host network");
             let ls = d.direct_ok(&["service", "ls", "-q", "--filter", "name=hostnetsvc"]);
             assert!(ls.trim().is_empty(), "service exists: {ls}");
+            // A rollback runs the stored previous spec, which the proxy reads back from
+            // the daemon and checks: a plain service rolls back.
+            assert_ok(
+                &docker(&[
+                    "service",
+                    "create",
+                    "--detach",
+                    "--no-resolve-image",
+                    "--name",
+                    "plainsvc",
+                    TEST_IMAGE,
+                    "sleep",
+                    "300",
+                ]),
+                "service create",
+            );
+            assert_ok(
+                &docker(&[
+                    "service",
+                    "update",
+                    "--detach",
+                    "--no-resolve-image",
+                    "--env-add",
+                    "A=1",
+                    "plainsvc",
+                ]),
+                "service update",
+            );
+            assert_ok(
+                &docker(&["service", "rollback", "--detach", "plainsvc"]),
+                "service rollback",
+            );
+            let _ = d.direct(&["service", "rm", "plainsvc"]);
             // Cluster administration is the operator's.
             assert_denied(
                 &docker(&["swarm", "join-token", "manager"]),

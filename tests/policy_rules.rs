@@ -1292,13 +1292,14 @@ fn protected_services_cannot_be_removed_or_updated() {
         Some(ServiceFacts {
             name: "pc_portcullis".into(),
             labels,
+            ..Default::default()
         }),
     );
     facts.services.insert(
         "web".into(),
         Some(ServiceFacts {
             name: "web".into(),
-            labels: Default::default(),
+            ..Default::default()
         }),
     );
     assert_case(
@@ -1319,6 +1320,63 @@ fn protected_services_cannot_be_removed_or_updated() {
         &facts,
         &Want::Allow,
     );
+    // A rollback runs a stored spec, not the body: that spec is what gets checked.
+    let host_bind: serde_json::Value = serde_json::from_str(
+        r#"{"Name":"web","TaskTemplate":{"ContainerSpec":{"Image":"x","Mounts":[{"Type":"bind","Source":"/","Target":"/host"}]}}}"#,
+    )
+    .unwrap();
+    let plain: serde_json::Value =
+        serde_json::from_str(r#"{"Name":"web","TaskTemplate":{"ContainerSpec":{"Image":"x"}}}"#)
+            .unwrap();
+    facts.services.insert(
+        "web".into(),
+        Some(ServiceFacts {
+            name: "web".into(),
+            spec: Some(host_bind.clone()),
+            previous_spec: Some(host_bind),
+            ..Default::default()
+        }),
+    );
+    facts.services.insert(
+        "api".into(),
+        Some(ServiceFacts {
+            name: "api".into(),
+            spec: Some(plain.clone()),
+            previous_spec: Some(plain),
+            ..Default::default()
+        }),
+    );
+    let update = r#"{"Name":"web","TaskTemplate":{"ContainerSpec":{"Image":"x"}}}"#;
+    let failing_back = r#"{"Name":"web","TaskTemplate":{"ContainerSpec":{"Image":"x"}},"UpdateConfig":{"FailureAction":"rollback"}}"#;
+    for (target, body, want) in [
+        (
+            "/services/web/update?version=3&rollback=previous",
+            "{}",
+            Want::Deny(&["PC-1004"][..]),
+        ),
+        ("/services/web/update?version=3", update, Want::Allow),
+        (
+            "/services/web/update?version=3",
+            failing_back,
+            Want::Deny(&["PC-1004"]),
+        ),
+        (
+            "/services/api/update?version=3&rollback=previous",
+            "{}",
+            Want::Allow,
+        ),
+        ("/services/api/update?version=3", failing_back, Want::Allow),
+    ] {
+        assert_case(
+            &set,
+            "service rollback",
+            Method::POST,
+            target,
+            Some(body),
+            &facts,
+            &want,
+        );
+    }
     let Outcome::Decided { lookups, .. } = run(
         &set,
         Method::DELETE,

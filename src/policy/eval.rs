@@ -609,6 +609,25 @@ impl<'a> Ctx<'a> {
         }
     }
 
+    /// A service spec the daemon holds and may run again (a rollback): checked as if
+    /// it were sent now. One the body schema cannot read is refused.
+    fn stored_spec(&mut self, spec: &serde_json::Value, label: &str) {
+        let bytes = serde_json::to_vec(spec).unwrap_or_default();
+        match crate::docker::json::read_body(&bytes, Some(&crate::docker::schema::SERVICE_SPEC)) {
+            Ok(v) => {
+                let before = self.out.len();
+                self.service(&v);
+                for v in self.out.iter_mut().skip(before) {
+                    v.message = format!("{label}: {}", v.message);
+                }
+            }
+            Err(e) => self.deny(
+                r::BODY_UNREADABLE,
+                format!("{label} of the service cannot be checked: {e}"),
+            ),
+        }
+    }
+
     fn container_create(&mut self, body: &Json) {
         let what = "the container";
         self.image(s(body, "Image"), what);
@@ -904,6 +923,29 @@ impl Policy {
                                 r::PROTECTED_CONTAINER,
                                 format!("{name} on the protected service {:?}", f.name),
                             );
+                        }
+                        if op == OpKind::ServiceUpdate {
+                            // Swarm runs a stored spec instead of the body on a rollback:
+                            // the previous one when asked (the body is then ignored), the
+                            // current one when this update fails with FailureAction
+                            // "rollback". Check the spec that would run.
+                            if req.query.get("rollback") == Some("previous") {
+                                if let Some(prev) = &f.previous_spec {
+                                    cx.stored_spec(prev, "the previous spec (rollback)");
+                                }
+                            }
+                            let failure_action = req
+                                .body
+                                .and_then(|b| b.get("UpdateConfig"))
+                                .map(|u| s(u, "FailureAction"));
+                            if failure_action == Some("rollback") {
+                                if let Some(spec) = &f.spec {
+                                    cx.stored_spec(
+                                        spec,
+                                        "the current spec (FailureAction rollback returns to it)",
+                                    );
+                                }
+                            }
                         }
                     }
                 }

@@ -68,6 +68,10 @@ pub struct ServiceFacts {
     pub name: String,
     /// Service labels and its containers' labels.
     pub labels: HashMap<String, String>,
+    /// The spec it runs now: what an update that fails rolls back to.
+    pub spec: Option<Value>,
+    /// The spec before the last update: what `rollback=previous` puts back.
+    pub previous_spec: Option<Value>,
 }
 
 impl ServiceFacts {
@@ -76,9 +80,12 @@ impl ServiceFacts {
         labels.extend(string_map(
             &v["Spec"]["TaskTemplate"]["ContainerSpec"]["Labels"],
         ));
+        let spec = |k: &str| Some(v[k].clone()).filter(Value::is_object);
         ServiceFacts {
             name: v["Spec"]["Name"].as_str().unwrap_or("").to_string(),
             labels,
+            spec: spec("Spec"),
+            previous_spec: spec("PreviousSpec"),
         }
     }
 }

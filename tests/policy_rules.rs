@@ -1080,6 +1080,38 @@ fn other_endpoints() {
             None,
             Want::Allow,
         ),
+        // WORKDIR in import and commit changes: relative to the image's directory,
+        // on any line, and never with variables or escapes.
+        (
+            Method::POST,
+            "/images/create?fromSrc=-&repo=x&changes=WORKDIR%20proc/self/fd/8",
+            None,
+            Want::Deny(&["PC-1021"]),
+        ),
+        (
+            Method::POST,
+            "/images/create?fromSrc=-&repo=x&changes=ENV%20D=/proc/self/fd/8%0AWORKDIR%20$D",
+            None,
+            Want::Deny(&["PC-1021"]),
+        ),
+        (
+            Method::POST,
+            "/images/create?fromSrc=-&repo=x&changes=ENV%20A=1%0AWORKDIR%20/proc/1/cwd",
+            None,
+            Want::Deny(&["PC-1021"]),
+        ),
+        (
+            Method::POST,
+            "/images/create?fromSrc=-&repo=x&changes=WORKDIR%20srv/app",
+            None,
+            Want::Allow,
+        ),
+        (
+            Method::POST,
+            "/commit?container=c1&repo=x&changes=WORKDIR%20%5C",
+            Some("{}"),
+            Want::Deny(&["PC-1021"]),
+        ),
         (Method::POST, "/session", None, Want::Deny(&["PC-0002"])),
         (Method::POST, "/grpc", None, Want::Deny(&["PC-0002"])),
         (Method::GET, "/swarm", None, Want::Deny(&["PC-0002"])),

@@ -423,6 +423,26 @@ impl<'a> Ctx<'a> {
         }
     }
 
+    /// A `WORKDIR` instruction of `changes` (commit, import): relative to the image's
+    /// working directory (taken as `/`, the worst case), and refused when it uses
+    /// variables or escapes Portcullis does not expand.
+    fn change_workdir(&mut self, wd: &str, what: &str) {
+        if wd.contains(['$', '\\']) {
+            if !self.p.containers.allow_proc_workdir {
+                self.deny(
+                    r::PROC_WORKDIR,
+                    format!("{what} sets working directory {wd:?} with variables or escapes"),
+                );
+            }
+            return;
+        }
+        if wd.starts_with('/') {
+            self.workdir(wd, what);
+        } else {
+            self.workdir(&format!("/{wd}"), what);
+        }
+    }
+
     fn workdir(&mut self, wd: &str, what: &str) {
         if !self.p.containers.allow_proc_workdir
             && under(&clean_path(wd), "/proc")
@@ -1017,7 +1037,7 @@ impl Policy {
                     for line in change.lines() {
                         let mut w = line.split_whitespace();
                         if w.next().is_some_and(|k| k.eq_ignore_ascii_case("workdir")) {
-                            cx.workdir(w.next().unwrap_or(""), "the commit");
+                            cx.change_workdir(w.next().unwrap_or(""), "the commit");
                         }
                     }
                 }
@@ -1109,10 +1129,13 @@ impl Policy {
                 if !src.is_empty() && src != "-" && !self.images.allow_import_from_url {
                     cx.deny(r::IMPORT_URL, format!("the daemon would fetch {src:?}"));
                 }
+                // dockerd joins the changes into one Dockerfile: any line may be one.
                 for change in q.all("changes") {
-                    let mut w = change.split_whitespace();
-                    if w.next().is_some_and(|k| k.eq_ignore_ascii_case("workdir")) {
-                        cx.workdir(w.next().unwrap_or(""), "the import");
+                    for line in change.lines() {
+                        let mut w = line.split_whitespace();
+                        if w.next().is_some_and(|k| k.eq_ignore_ascii_case("workdir")) {
+                            cx.change_workdir(w.next().unwrap_or(""), "the import");
+                        }
                     }
                 }
             }

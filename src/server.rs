@@ -15,7 +15,7 @@ use tokio::net::{TcpListener, UnixListener};
 use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 
-use crate::proxy::splice::Tracker;
+use crate::proxy::splice::{TrackGuard, Tracker};
 use crate::proxy::{handle, ConnInfo, ProxyState};
 use crate::tls::{Identity, ReloadableTls};
 
@@ -295,31 +295,37 @@ async fn accept_tcp(l: TcpListener, mut ctx: AcceptCtx) {
             },
             _ = ctx.shutdown.changed() => return,
         };
-        if ctx.conns.live() >= ctx.opts.max_connections {
+        // The slot is held by the connection and then by any hijacked session spliced
+        // from it (see `ConnInfo::slot`), so attach/exec sessions count as well.
+        let Some(slot) = ctx.conns.try_enter(ctx.opts.max_connections) else {
             tracing::warn!(remote = %peer, limit = ctx.opts.max_connections, "connection limit reached; closing the new connection");
             drop(sock);
             continue;
-        }
+        };
         let _ = sock.set_nodelay(true);
         let c = ctx.clone();
         tokio::spawn(async move {
-            let guard = c.conns.enter();
             match c.opts.tls {
-                Some(_) => tls_connection(sock, peer, c).await,
+                Some(_) => tls_connection(sock, peer, slot, c).await,
                 None => {
                     let info = ConnInfo {
                         identity: Arc::new(Identity::transport("tcp")),
                         remote: peer.to_string(),
+                        slot: Some(slot),
                     };
                     serve_connection(sock, info, c).await
                 }
             }
-            drop(guard);
         });
     }
 }
 
-async fn tls_connection(sock: tokio::net::TcpStream, peer: SocketAddr, c: AcceptCtx) {
+async fn tls_connection(
+    sock: tokio::net::TcpStream,
+    peer: SocketAddr,
+    slot: TrackGuard,
+    c: AcceptCtx,
+) {
     let Some(tls) = c.opts.tls.as_ref().map(|t| t.get()) else {
         return;
     };
@@ -347,6 +353,7 @@ async fn tls_connection(sock: tokio::net::TcpStream, peer: SocketAddr, c: Accept
     let info = ConnInfo {
         identity: Arc::new(identity),
         remote: peer.to_string(),
+        slot: Some(slot),
     };
     serve_connection(stream, info, c).await
 }
@@ -364,23 +371,22 @@ async fn accept_unix(l: UnixListener, mut ctx: AcceptCtx) {
             },
             _ = ctx.shutdown.changed() => return,
         };
-        if ctx.conns.live() >= ctx.opts.max_connections {
+        let Some(slot) = ctx.conns.try_enter(ctx.opts.max_connections) else {
             tracing::warn!(
                 limit = ctx.opts.max_connections,
                 "connection limit reached; closing the new connection"
             );
             drop(sock);
             continue;
-        }
+        };
         let c = ctx.clone();
         tokio::spawn(async move {
-            let guard = c.conns.enter();
             let info = ConnInfo {
                 identity: Arc::new(Identity::transport("unix")),
                 remote: "unix".into(),
+                slot: Some(slot),
             };
             serve_connection(sock, info, c).await;
-            drop(guard);
         });
     }
 }

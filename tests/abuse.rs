@@ -1165,6 +1165,88 @@ async fn bytes_after_an_accepted_upgrade_are_stdin() {
 // Upgrades
 // ---------------------------------------------------------------------------
 
+/// Open an attach session: send the upgrade and read up to the `101`.
+async fn open_attach(addr: &str) -> TcpStream {
+    let mut s = tokio::time::timeout(IO_TIMEOUT, TcpStream::connect(addr))
+        .await
+        .expect("connect in time")
+        .unwrap();
+    s.write_all(b"POST /v1.41/containers/abc/attach?stream=1&stdin=1 HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n")
+        .await
+        .unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        let n = tokio::time::timeout(IO_TIMEOUT, s.read(&mut byte))
+            .await
+            .expect("the 101 in time")
+            .unwrap();
+        assert_eq!(
+            n,
+            1,
+            "closed before the 101: {:?}",
+            String::from_utf8_lossy(&head)
+        );
+        head.push(byte[0]);
+    }
+    assert!(
+        head.starts_with(b"HTTP/1.1 101"),
+        "{:?}",
+        String::from_utf8_lossy(&head)
+    );
+    s
+}
+
+/// Hijacked sessions count against `max_connections` until they end: after the
+/// upgrade the HTTP connection is over, but the spliced session still holds its slot.
+#[tokio::test]
+async fn hijacked_sessions_count_against_the_connection_limit() {
+    let p = start_with(Limits::default(), 2).await;
+    let mut first = open_attach(&p.addr).await;
+    let mut second = open_attach(&p.addr).await;
+    // Both sessions are live (the fake daemon echoes stdin).
+    for s in [&mut first, &mut second] {
+        s.write_all(b"ping").await.unwrap();
+        let mut got = [0u8; 4];
+        tokio::time::timeout(IO_TIMEOUT, s.read_exact(&mut got))
+            .await
+            .expect("echo in time")
+            .unwrap();
+        assert_eq!(&got, b"ping");
+    }
+    let ping = "GET /_ping HTTP/1.1\r\nHost: x\r\n\r\n";
+    let reply = exchange(&p.addr, ping, 1).await;
+    assert!(
+        reply.responses.is_empty() && reply.closed,
+        "a third connection beside two sessions must be closed unanswered: {}",
+        reply.raw
+    );
+    // Ending a session frees its slot.
+    drop(first);
+    let deadline = Instant::now() + IO_TIMEOUT;
+    loop {
+        let reply = exchange(&p.addr, ping, 1).await;
+        if reply.responses.len() == 1 {
+            assert_eq!(reply.responses[0].status, 200, "{}", reply.raw);
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no slot came free after a session ended: {}",
+            reply.raw
+        );
+        settle().await;
+    }
+    // The other session is still there.
+    second.write_all(b"pong").await.unwrap();
+    let mut got = [0u8; 4];
+    tokio::time::timeout(IO_TIMEOUT, second.read_exact(&mut got))
+        .await
+        .expect("echo in time")
+        .unwrap();
+    assert_eq!(&got, b"pong");
+}
+
 #[tokio::test]
 async fn upgrade_to_other_protocols() {
     let attach = |upgrade: &str| {

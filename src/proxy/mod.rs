@@ -159,10 +159,13 @@ fn upstream_pools(connector: &Connector, n: usize) -> Box<[Client<Connector, Pro
 }
 
 /// Who is on the other end of a client connection.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct ConnInfo {
     pub identity: Arc<Identity>,
     pub remote: String,
+    /// The connection's place under the connection limit; it is released when the
+    /// last holder (the connection, or a hijacked session spliced from it) is gone.
+    pub slot: Option<splice::TrackGuard>,
 }
 
 /// The URI authority used for upstream requests; the connector ignores it.
@@ -633,7 +636,13 @@ async fn process(
             .body(empty_body())
             .map_err(|e| ProxyError::UpstreamUnreachable(e.to_string()))?;
         log.status = 101;
-        splice::spawn(state, client_upgrade, upstream_upgrade, log.take());
+        splice::spawn(
+            state,
+            conn.clone(),
+            client_upgrade,
+            upstream_upgrade,
+            log.take(),
+        );
         return Ok(resp);
     }
 

@@ -21,7 +21,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::Notify;
 
 use super::body::RequestLog;
-use super::ProxyState;
+use super::{ConnInfo, ProxyState};
 
 /// Counts live connections or sessions so shutdown can wait for them.
 #[derive(Default)]
@@ -42,10 +42,27 @@ impl Drop for TrackGuard {
     }
 }
 
+impl std::fmt::Debug for TrackGuard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TrackGuard")
+    }
+}
+
 impl Tracker {
     pub fn enter(self: &Arc<Self>) -> TrackGuard {
         self.live.fetch_add(1, Ordering::SeqCst);
         TrackGuard(self.clone())
+    }
+
+    /// Enter unless `limit` are already live (checked and counted in one step, so
+    /// concurrent accept loops cannot overshoot it).
+    pub fn try_enter(self: &Arc<Self>, limit: usize) -> Option<TrackGuard> {
+        self.live
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
+                (n < limit).then_some(n + 1)
+            })
+            .ok()?;
+        Some(TrackGuard(self.clone()))
     }
 
     pub fn live(&self) -> usize {
@@ -69,11 +86,20 @@ impl Tracker {
     }
 }
 
-/// Start the splice task for an upgraded exchange.
-pub fn spawn(state: &Arc<ProxyState>, client: OnUpgrade, upstream: OnUpgrade, mut log: RequestLog) {
+/// Start the splice task for an upgraded exchange. The task holds `conn`, and with it
+/// the client connection's slot under the connection limit, until the session ends:
+/// the HTTP connection itself is over once it has been upgraded.
+pub fn spawn(
+    state: &Arc<ProxyState>,
+    conn: Arc<ConnInfo>,
+    client: OnUpgrade,
+    upstream: OnUpgrade,
+    mut log: RequestLog,
+) {
     let guard = state.sessions.enter();
     tokio::spawn(async move {
         let _guard = guard;
+        let _conn = conn;
         let (client, upstream) = match tokio::try_join!(client, upstream) {
             Ok(pair) => pair,
             Err(e) => {

@@ -3,6 +3,8 @@
 //! Every refusal reaches the client in dockerd's own error shape, `{"message": "…"}`
 //! with a fitting status, so the docker CLI prints `Error response from daemon: …`.
 
+use std::borrow::Cow;
+
 use bytes::Bytes;
 use http::{header, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
@@ -60,11 +62,18 @@ impl ProxyError {
         )
     }
 
+    /// The message for the client and the logs: the error's text with the user-info of
+    /// any URL in it redacted (a denial may quote a query value such as a build's
+    /// `remote=https://user:token@host/…`).
+    pub fn message(&self) -> String {
+        redact_userinfo(&self.to_string()).into_owned()
+    }
+
     /// The response the client receives.
     pub fn into_response(self) -> Response<ProxyBody> {
         let status = self.status();
         let close = self.closes_connection();
-        let body = serde_json::json!({ "message": self.to_string() }).to_string();
+        let body = serde_json::json!({ "message": self.message() }).to_string();
         let mut builder = Response::builder()
             .status(status)
             .header(header::CONTENT_TYPE, "application/json");
@@ -81,9 +90,63 @@ impl ProxyError {
     }
 }
 
+/// `s` with the user-info of every `scheme://user:secret@host` in it replaced by `***`.
+/// The authority ends where RFC 3986 ends it (`/`, `?`, `#`), or at whitespace or a
+/// double quote (the end of a value quoted in a message); the user-info is everything
+/// in it up to the last `@`.
+pub fn redact_userinfo(s: &str) -> Cow<'_, str> {
+    let mut out = String::new();
+    let mut done = 0;
+    let mut from = 0;
+    while let Some(at) = s[from..].find("://") {
+        let start = from + at + 3;
+        let len = s[start..]
+            .find(|c: char| matches!(c, '/' | '?' | '#' | '"') || c.is_whitespace())
+            .unwrap_or(s.len() - start);
+        let end = start + len;
+        if let Some(user_end) = s[start..end].rfind('@') {
+            out.push_str(&s[done..start]);
+            out.push_str("***");
+            done = start + user_end;
+        }
+        from = end;
+    }
+    if done == 0 {
+        return Cow::Borrowed(s);
+    }
+    out.push_str(&s[done..]);
+    Cow::Owned(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn url_user_info_is_redacted() {
+        let cases = [
+            (
+                r#"PC-1024: the daemon would fetch the build context "https://user:tok3n@git.example.com/r.git#main" (policy "default")"#,
+                r#"PC-1024: the daemon would fetch the build context "https://***@git.example.com/r.git#main" (policy "default")"#,
+            ),
+            ("git://t@h", "git://***@h"),
+            ("http://a@b@c:80/x?y=@z", "http://***@c:80/x?y=@z"),
+            (
+                "two: http://u:p@h1/ and https://k@h2?q",
+                "two: http://***@h1/ and https://***@h2?q",
+            ),
+            ("quoted \"http://u:p\"@x\"", "quoted \"http://u:p\"@x\""),
+            ("no user: https://host/p@v1", "no user: https://host/p@v1"),
+            ("no url: user@host, a://", "no url: user@host, a://"),
+            ("ünïcode https://ü:ß@h", "ünïcode https://***@h"),
+            (r#""https://u:p\u{7f}q@h""#, r#""https://***@h""#),
+        ];
+        for (input, want) in cases {
+            assert_eq!(redact_userinfo(input), want, "{input}");
+        }
+        let e = ProxyError::Denied("fetch \"http://u:secret@h/\"".into());
+        assert_eq!(e.message(), "fetch \"http://***@h/\"");
+    }
 
     #[tokio::test]
     async fn docker_error_shape() {

@@ -23,6 +23,8 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
+use portcullis::audit::AuditSink;
+use portcullis::proxy::body::Observers;
 use portcullis::proxy::Limits;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, BufReader, ReadBuf};
 use tokio::net::{TcpStream, UnixListener};
@@ -186,6 +188,11 @@ async fn start() -> Proxy {
 
 /// [`start`] with the given limits and connection limit.
 async fn start_with(limits: Limits, max_connections: usize) -> Proxy {
+    start_observed(limits, max_connections, Observers::default()).await
+}
+
+/// [`start_with`] reporting to the given observers.
+async fn start_observed(limits: Limits, max_connections: usize, observers: Observers) -> Proxy {
     let dir = tempfile::Builder::new()
         .prefix("pca")
         .tempdir_in("/tmp")
@@ -193,7 +200,7 @@ async fn start_with(limits: Limits, max_connections: usize) -> Proxy {
     let sock = dir.path().join("d.sock");
     let rec = Record::default();
     fake_daemon(sock.clone(), rec.clone());
-    let addr = inproc::serve_with(sock, limits, max_connections).await;
+    let addr = inproc::serve_with(sock, limits, max_connections, observers).await;
     Proxy {
         addr,
         rec,
@@ -832,6 +839,51 @@ async fn stalled_bodies_time_out() {
         ],
     )
     .await;
+}
+
+/// A denial that quotes a URL from the query (a build's `remote`, an import's
+/// `fromSrc`) shows it without its user-info, to the client and in the audit record.
+#[tokio::test]
+async fn denials_redact_url_credentials() {
+    let audit_dir = tempfile::tempdir().unwrap();
+    let audit_path = audit_dir.path().join("audit.log");
+    let observers = Observers {
+        audit: Some(AuditSink::file(audit_path.clone()).unwrap()),
+        ..Observers::default()
+    };
+    let p = start_observed(Limits::default(), 64, observers).await;
+    let cases = [
+        (
+            "build remote",
+            "POST /v1.41/build?remote=https%3A%2F%2Fci%3As3cr3t-t0ken%40git.example.com%2Fr.git HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n",
+            "PC-1024",
+            "https://***@git.example.com/r.git",
+        ),
+        (
+            "import fromSrc",
+            "POST /v1.41/images/create?fromSrc=http%3A%2F%2Fs3cr3t-t0ken%40files.example.com%2Fx.tar HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n",
+            "",
+            "http://***@files.example.com/x.tar",
+        ),
+    ];
+    for (name, raw, rule, shown) in cases {
+        p.rec.clear();
+        let reply = exchange(&p.addr, raw, 1).await;
+        let r = reply.only();
+        assert_docker_error(name, r, 403, rule);
+        let body = r.body_str();
+        assert!(body.contains(shown), "{name}: {body}");
+        assert!(!body.contains("s3cr3t"), "{name}: {body}");
+        assert_not_forwarded(name, &p.rec);
+    }
+    settle().await;
+    let audit = std::fs::read_to_string(&audit_path).unwrap();
+    assert_eq!(audit.matches("\"deny\"").count(), 2, "{audit}");
+    assert!(
+        audit.contains("https://***@git.example.com/r.git"),
+        "{audit}"
+    );
+    assert!(!audit.contains("s3cr3t"), "{audit}");
 }
 
 /// `POST path` with the given raw Content-Type value bytes and body.

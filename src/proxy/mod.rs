@@ -181,7 +181,7 @@ pub async fn handle(
     let resp = match process(&state, &conn, req, &mut log).await {
         Ok(resp) => resp,
         Err(e) => {
-            log.error = Some(e.to_string());
+            log.error = Some(e.message());
             log.upstream_error = matches!(
                 e,
                 ProxyError::UpstreamUnreachable(_) | ProxyError::UpstreamTimeout(_)

@@ -10,28 +10,42 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use portcullis::policy::PolicySet;
+use portcullis::proxy::body::Observers;
 use portcullis::proxy::{upstream, Limits, ProxyState};
 use portcullis::server::{ListenAddr, Server, ServerOptions};
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 /// Bind Portcullis in front of `daemon_socket` with the given drain grace period.
 pub async fn bind_plain(daemon_socket: PathBuf, grace_period: Duration) -> (Server, String) {
-    bind_with(daemon_socket, grace_period, Limits::default(), 64).await
+    bind_with(
+        daemon_socket,
+        grace_period,
+        Limits::default(),
+        64,
+        Observers::default(),
+    )
+    .await
 }
 
-/// Bind Portcullis in front of `daemon_socket` with the given grace period, limits and
-/// connection limit.
+/// Bind Portcullis in front of `daemon_socket` with the given grace period, limits,
+/// connection limit and observers (audit sink).
 pub async fn bind_with(
     daemon_socket: PathBuf,
     grace_period: Duration,
     limits: Limits,
     max_connections: usize,
+    observers: Observers,
 ) -> (Server, String) {
     let connector = upstream::Connector::new(
         upstream::UpstreamAddr::Unix(daemon_socket),
         Duration::from_secs(2),
     );
-    let state = Arc::new(ProxyState::new(connector, PolicySet::builtin(), limits));
+    let state = Arc::new(ProxyState::with_observers(
+        connector,
+        PolicySet::builtin(),
+        limits,
+        observers,
+    ));
     let opts = ServerOptions {
         tls: None,
         mtls: false,
@@ -57,13 +71,19 @@ pub async fn serve_plain(daemon_socket: PathBuf) -> String {
     addr
 }
 
-/// Like [`serve_plain`], with the given limits and connection limit.
-pub async fn serve_with(daemon_socket: PathBuf, limits: Limits, max_connections: usize) -> String {
+/// Like [`serve_plain`], with the given limits, connection limit and observers.
+pub async fn serve_with(
+    daemon_socket: PathBuf,
+    limits: Limits,
+    max_connections: usize,
+    observers: Observers,
+) -> String {
     let (server, addr) = bind_with(
         daemon_socket,
         Duration::from_secs(1),
         limits,
         max_connections,
+        observers,
     )
     .await;
     tokio::spawn(server.run(std::future::pending()));

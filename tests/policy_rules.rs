@@ -840,6 +840,7 @@ fn service_networks_are_resolved() {
     facts.networks.insert(
         "3f1a".into(),
         Some(NetworkFacts {
+            id: "3f1a00".into(),
             name: "host".into(),
             driver: "host".into(),
         }),
@@ -847,6 +848,7 @@ fn service_networks_are_resolved() {
     facts.networks.insert(
         "web-net".into(),
         Some(NetworkFacts {
+            id: "9e7b00".into(),
             name: "web-net".into(),
             driver: "overlay".into(),
         }),

@@ -443,3 +443,61 @@ async fn graceful_shutdown_drains_sessions_and_stops_accepting() {
         .expect("drained")
         .unwrap();
 }
+
+/// What is forwarded names the container the policy checked by the full id its lookup
+/// returned: a name (or id prefix) the client wrote cannot be re-pointed by a rename
+/// between the lookup and the request.
+#[tokio::test]
+async fn checked_containers_are_forwarded_by_id() {
+    let p = start_proxy().await;
+    let (tx, mut seen) = mpsc::unbounded_channel();
+    let l = UnixListener::bind(&p.sock).unwrap();
+    tokio::spawn(async move {
+        loop {
+            let Ok((s, _)) = l.accept().await else { return };
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                let (r, mut w) = s.into_split();
+                let mut r = BufReader::new(r);
+                while let Some(seen) = read_message(&mut r).await {
+                    let body = if seen.line().starts_with("GET /containers/3f1a/json ") {
+                        r#"{"Id":"3f1a9c0000000000000000000000000000000000000000000000000000000000","Name":"/3f1a","Config":{},"HostConfig":{},"Mounts":[]}"#.to_string()
+                    } else {
+                        format!("{{\"saw\":{:?}}}", seen.line())
+                    };
+                    let _ = tx.send(seen);
+                    if !respond_json(&mut w, "200 OK", &body).await {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    let body = r#"{"Image":"x","HostConfig":{"PidMode":"container:3f1a"}}"#;
+    let raw = format!(
+        "POST /v1.41/containers/3f1a/kill HTTP/1.1\r\nHost: x\r\n\r\nPOST /v1.41/containers/create HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let mut c = TcpStream::connect(&p.addr).await.unwrap();
+    c.write_all(raw.as_bytes()).await.unwrap();
+    let mut r = BufReader::new(c);
+    for _ in 0..2 {
+        let (h, _) = read_response(&mut r).await;
+        assert!(h.starts_with("HTTP/1.1 200"), "{h}");
+    }
+    let id = "3f1a9c0000000000000000000000000000000000000000000000000000000000";
+    let lines: Vec<Seen> = std::iter::from_fn(|| seen.try_recv().ok()).collect();
+    let heads: Vec<&str> = lines.iter().map(Seen::line).collect();
+    assert!(
+        heads.contains(&format!("POST /v1.41/containers/{id}/kill HTTP/1.1").as_str()),
+        "{heads:?}"
+    );
+    let create = lines
+        .iter()
+        .find(|s| s.line().starts_with("POST /v1.41/containers/create"))
+        .expect("the create was forwarded");
+    assert_eq!(
+        String::from_utf8_lossy(&create.body),
+        format!(r#"{{"Image":"x","HostConfig":{{"PidMode":"container:{id}"}}}}"#)
+    );
+}

@@ -133,6 +133,12 @@ impl<'a> Object<'a> {
             .find(|(k, _)| k.as_ref() == key)
             .map(|(_, v)| v)
     }
+    pub fn get_mut(&mut self, key: &str) -> Option<&mut Json<'a>> {
+        self.entries
+            .iter_mut()
+            .find(|(k, _)| k.as_ref() == key)
+            .map(|(_, v)| v)
+    }
     /// Append an entry; the caller has made sure `key` is not present yet.
     pub(crate) fn push(&mut self, key: Cow<'a, str>, value: Json<'a>) {
         self.entries.push((key, value));

@@ -5,6 +5,7 @@
 
 mod eval;
 pub mod model;
+pub mod pin;
 pub mod pipeline;
 pub mod rules;
 
@@ -65,6 +66,7 @@ pub enum Lookup {
 /// An existing swarm service.
 #[derive(Debug, Clone, Default)]
 pub struct ServiceFacts {
+    pub id: String,
     pub name: String,
     /// Service labels and its containers' labels.
     pub labels: HashMap<String, String>,
@@ -82,6 +84,7 @@ impl ServiceFacts {
         ));
         let spec = |k: &str| Some(v[k].clone()).filter(Value::is_object);
         ServiceFacts {
+            id: v["ID"].as_str().unwrap_or("").to_string(),
             name: v["Spec"]["Name"].as_str().unwrap_or("").to_string(),
             labels,
             spec: spec("Spec"),
@@ -167,6 +170,7 @@ impl ContainerFacts {
 /// An existing network.
 #[derive(Debug, Clone, Default)]
 pub struct NetworkFacts {
+    pub id: String,
     pub name: String,
     pub driver: String,
 }
@@ -174,6 +178,7 @@ pub struct NetworkFacts {
 impl NetworkFacts {
     pub fn from_inspect(v: &Value) -> Self {
         NetworkFacts {
+            id: v["Id"].as_str().unwrap_or("").to_string(),
             name: v["Name"].as_str().unwrap_or("").to_string(),
             driver: v["Driver"].as_str().unwrap_or("").to_string(),
         }

@@ -20,20 +20,21 @@ const MAX_ROUNDS: usize = 3;
 
 /// Ask the policy, fetch every fact it needs, and ask again (a few rounds: a
 /// container's volumes may in turn need inspecting); the last answer is the one that
-/// holds. `ask` returns its answer and the facts it still lacks. A policy still
+/// holds, returned with the facts it was given. `ask` returns its answer and the facts
+/// it still lacks. A policy still
 /// lacking facts after the last round refuses (fail closed): facts never fetched must
 /// not count as absent.
 pub async fn gather<T>(
     state: &Arc<ProxyState>,
     mut ask: impl FnMut(&Facts) -> (T, Vec<Lookup>),
-) -> Result<T, ProxyError> {
+) -> Result<(T, Facts), ProxyError> {
     let mut facts = Facts::default();
     let mut round = 0;
     loop {
         let (answer, need) = ask(&facts);
         let wanted: Vec<Lookup> = need.into_iter().filter(|l| !facts.has(l)).collect();
         if wanted.is_empty() {
-            return Ok(answer);
+            return Ok((answer, facts));
         }
         if round == MAX_ROUNDS {
             return Err(ProxyError::Denied(format!(

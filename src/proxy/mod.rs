@@ -440,7 +440,7 @@ async fn process(
     log: &mut RequestLog,
 ) -> Result<Response<ProxyBody>, ProxyError> {
     check_framing(&req)?;
-    let canonical =
+    let mut canonical =
         canonicalise(req.uri().path()).map_err(|e| ProxyError::BadRequest(e.to_string()))?;
     if let Some(v) = canonical.version {
         if v < state.limits.min_api {
@@ -559,13 +559,27 @@ async fn process(
         body: inspected.as_ref(),
         headers: &parts.headers,
     };
-    let decision = facts::gather(state, |f| policy.assess(&view, f)).await?;
+    let (decision, facts) = facts::gather(state, |f| policy.assess(&view, f)).await?;
     log.record_decision(&decision, policy.mode_name());
     if let Decision::Deny(violations) = &decision {
         return Err(ProxyError::Denied(crate::policy::denial_message(
             &policy.name,
             violations,
         )));
+    }
+    // Name what was checked by the ids the lookups returned, so a rename between the
+    // lookup and this request cannot point it elsewhere.
+    if let Some(pinned) = crate::policy::pin::path(&op, &canonical.path, &facts) {
+        canonical.path = pinned;
+    }
+    if let Some(value) = inspected.as_mut() {
+        if crate::policy::pin::body(op.kind, value, &facts) {
+            let out = serde_json::to_vec(value).map_err(|e| {
+                ProxyError::BadRequest(format!("request body cannot be re-encoded: {e}"))
+            })?;
+            log.bytes_in = out.len() as u64;
+            forward_body = Some(full_body(out));
+        }
     }
 
     // Re-originate the request.

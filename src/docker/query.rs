@@ -74,6 +74,13 @@ impl Query {
         }
     }
 
+    /// Replace the first value of `key` (the one [`get`](Self::get) and dockerd read).
+    pub fn set_first(&mut self, key: &str, value: String) {
+        if let Some(slot) = self.pairs.iter_mut().find(|(k, _)| k == key) {
+            slot.1 = value;
+        }
+    }
+
     pub fn is_empty(&self) -> bool {
         self.pairs.is_empty()
     }

@@ -46,6 +46,16 @@ pub fn path(op: &Operation, path: &str, facts: &Facts) -> Option<String> {
     Some(format!("{prefix}{id}{rest}"))
 }
 
+/// Pin the container named in the query (`POST /commit?container=`).
+pub fn query(op: OpKind, q: &mut crate::docker::query::Query, facts: &Facts) {
+    if op == OpKind::Commit {
+        if let Some(id) = q.get("container").and_then(|c| container_id(facts, c)) {
+            let id = id.to_string();
+            q.set_first("container", id);
+        }
+    }
+}
+
 /// Pin the container references of a checked body (`VolumesFrom`, `container:<x>`
 /// namespace modes, `Container` of a network connect). Returns whether anything
 /// changed (the body must then be serialised again).
@@ -215,6 +225,17 @@ mod tests {
         for (o, p, want) in cases {
             assert_eq!(path(&o, p, &f).as_deref(), want, "{p}");
         }
+    }
+
+    #[test]
+    fn commit_names_the_checked_id() {
+        let f = facts();
+        let mut q = crate::docker::query::Query::parse("container=3f1a&repo=x").unwrap();
+        query(OpKind::Commit, &mut q, &f);
+        assert_eq!(q.encode(), "container=3f1a9c&repo=x");
+        let mut q = crate::docker::query::Query::parse("container=other&repo=x").unwrap();
+        query(OpKind::Commit, &mut q, &f);
+        assert_eq!(q.encode(), "container=other&repo=x");
     }
 
     #[test]

@@ -450,7 +450,7 @@ async fn process(
             )));
         }
     }
-    let query = Query::parse(req.uri().query().unwrap_or(""))
+    let mut query = Query::parse(req.uri().query().unwrap_or(""))
         .map_err(|e| ProxyError::BadRequest(e.to_string()))?;
     let op = classify(req.method(), &canonical.path);
     log.op = op.kind.name();
@@ -572,6 +572,7 @@ async fn process(
     if let Some(pinned) = crate::policy::pin::path(&op, &canonical.path, &facts) {
         canonical.path = pinned;
     }
+    crate::policy::pin::query(op.kind, &mut query, &facts);
     if let Some(value) = inspected.as_mut() {
         if crate::policy::pin::body(op.kind, value, &facts) {
             let out = serde_json::to_vec(value).map_err(|e| {

@@ -104,6 +104,24 @@ fn policy_through_portcullis() {
         });
     }
 
+    cases.run("deny a network on the metadata address (PC-1030)", || {
+        let out = docker(&[
+            "network",
+            "create",
+            "--subnet",
+            "169.254.169.252/30",
+            "--gateway",
+            "169.254.169.253",
+            "metanet",
+        ]);
+        assert_denied(&out, "PC-1030", "network create");
+        let ls = d.direct_ok(&["network", "ls", "--format", "{{.Name}}"]);
+        assert!(
+            !ls.lines().any(|l| l == "metanet"),
+            "network was created: {ls}"
+        );
+    });
+
     cases.run("deny volume create with bind options (PC-1005)", || {
         let out = docker(&[
             "volume",

@@ -1045,6 +1045,49 @@ fn other_endpoints() {
             Some(r#"{"Name":"n","Driver":"bridge"}"#),
             Want::Allow,
         ),
+        // A bridge for the metadata address (or loopback) shadows the host's route.
+        (
+            Method::POST,
+            "/networks/create",
+            Some(
+                r#"{"Name":"n","IPAM":{"Config":[{"Subnet":"169.254.169.252/30","Gateway":"169.254.169.253"}]}}"#,
+            ),
+            Want::Deny(&["PC-1030"]),
+        ),
+        (
+            Method::POST,
+            "/networks/create",
+            Some(r#"{"Name":"n","IPAM":{"Config":[{"Subnet":"160.0.0.0/4"}]}}"#),
+            Want::Deny(&["PC-1030"]),
+        ),
+        (
+            Method::POST,
+            "/networks/create",
+            Some(
+                r#"{"Name":"n","IPAM":{"Config":[{"Subnet":"10.9.0.0/24","AuxiliaryAddresses":{"a":"127.0.0.1"}}]}}"#,
+            ),
+            Want::Deny(&["PC-1030"]),
+        ),
+        (
+            Method::POST,
+            "/networks/create",
+            Some(r#"{"Name":"n","IPAM":{"Config":[{"Subnet":"fe80::/64"}]}}"#),
+            Want::Deny(&["PC-1030"]),
+        ),
+        (
+            Method::POST,
+            "/networks/create",
+            Some(r#"{"Name":"n","IPAM":{"Config":[{"Subnet":"10.9/16"}]}}"#),
+            Want::Deny(&["PC-1030"]),
+        ),
+        (
+            Method::POST,
+            "/networks/create",
+            Some(
+                r#"{"Name":"n","IPAM":{"Config":[{"Subnet":"10.9.0.0/24","IPRange":"10.9.0.128/25","Gateway":"10.9.0.1"}]}}"#,
+            ),
+            Want::Allow,
+        ),
         (
             Method::POST,
             "/networks/host/connect",

@@ -2,7 +2,7 @@
 
 use crate::docker::json::{Json, Object};
 
-use super::model::{clean_path, normalise_cap, under, Mode, Policy};
+use super::model::{clean_path, normalise_cap, under, Cidr, Mode, Policy, HOST_RANGES};
 use super::rules as r;
 use super::{Decision, Facts, Lookup, RequestView, Violation};
 use crate::docker::route::OpKind;
@@ -648,6 +648,64 @@ impl<'a> Ctx<'a> {
         }
     }
 
+    /// The address blocks a new network's IPAM configuration names.
+    fn subnets(&mut self, ipam: Option<&Json>) {
+        let allowlist: Vec<Cidr> = self
+            .p
+            .networks
+            .subnet_allowlist
+            .iter()
+            .filter_map(|c| Cidr::parse(c))
+            .collect();
+        let host: Vec<(Cidr, &str)> = HOST_RANGES
+            .iter()
+            .filter_map(|r| Cidr::parse(r).map(|c| (c, *r)))
+            .collect();
+        for (n, cfg) in ipam
+            .map(|i| arr(i, "Config"))
+            .unwrap_or(&[])
+            .iter()
+            .enumerate()
+        {
+            let mut blocks: Vec<(&str, &str)> = ["Subnet", "IPRange", "Gateway"]
+                .iter()
+                .map(|f| (*f, s(cfg, f)))
+                .collect();
+            if let Some(aux) = cfg.get("AuxiliaryAddresses").and_then(Json::as_object) {
+                blocks.extend(
+                    aux.iter()
+                        .map(|(_, v)| ("AuxiliaryAddresses", v.as_str().unwrap_or(""))),
+                );
+            }
+            for (field, value) in blocks {
+                if value.is_empty() {
+                    continue;
+                }
+                let what = format!("IPAM config #{} {field} {value:?}", n + 1);
+                let Some(block) = Cidr::parse(value) else {
+                    self.deny(
+                        r::NETWORK_SUBNET,
+                        format!("{what} is not an address Portcullis can read"),
+                    );
+                    continue;
+                };
+                if !allowlist.is_empty() {
+                    if !allowlist.iter().any(|a| block.within(a)) {
+                        self.deny(
+                            r::NETWORK_SUBNET,
+                            format!("{what} is outside networks.subnet_allowlist"),
+                        );
+                    }
+                } else if let Some((_, range)) = host.iter().find(|(h, _)| block.overlaps(h)) {
+                    self.deny(
+                        r::NETWORK_SUBNET,
+                        format!("{what} overlaps the host's own range {range}"),
+                    );
+                }
+            }
+        }
+    }
+
     fn container_create(&mut self, body: &Json) {
         let what = "the container";
         self.image(s(body, "Image"), what);
@@ -1073,6 +1131,7 @@ impl Policy {
                     if super::eval::b(b, "Ingress") && !self.networks.allow_ingress {
                         cx.deny(r::NETWORK_DRIVER, "ingress networks are not allowed");
                     }
+                    cx.subnets(b.get("IPAM"));
                     if non_empty(b, "ConfigFrom") && !self.networks.allow_driver_options {
                         cx.deny(
                             r::NETWORK_DRIVER,

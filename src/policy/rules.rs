@@ -112,6 +112,10 @@ rules! {
         "what runs inside such a container, or sees its processes, has its host access: one tenant's (or the operator's) exception must not become everyone's",
         "the setting of the host access in question (containers.allow_privileged, allow_host_binds…)",
         "work in containers created under this policy";
+    NETWORK_SUBNET = "PC-1030", "network subnets, IP ranges, gateways and auxiliary addresses in the host's own ranges (loopback, link-local with the metadata address 169.254.169.254, multicast) or outside the subnet allowlist",
+        "a bridge for addresses the host uses shadows the host's own route to them: the tenant's container receives the host's traffic",
+        "networks.subnet_allowlist",
+        "let the daemon pick the subnet, or use one from the allowlist";
 }
 
 #[cfg(test)]

@@ -335,6 +335,15 @@ async fn upstream_dying_mid_stream_closes_cleanly_and_proxy_survives() {
                         .unwrap();
                     tokio::time::sleep(Duration::from_millis(100)).await;
                     drop(r);
+                } else if seen.head.starts_with("GET /containers/abc/json ") {
+                    // The policy's lookup of the container (protected or not).
+                    let body = r#"{"Id":"abc","Name":"/abc","Config":{},"HostConfig":{}}"#;
+                    let head = format!(
+                        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+                        body.len()
+                    );
+                    r.get_mut().write_all(head.as_bytes()).await.unwrap();
+                    r.get_mut().write_all(body.as_bytes()).await.unwrap();
                 } else {
                     r.get_mut()
                         .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nOK")

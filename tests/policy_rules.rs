@@ -675,8 +675,38 @@ fn containers_with_host_access_cannot_be_entered() {
             }),
         );
     }
+    add(
+        "joiner",
+        ContainerFacts {
+            pid_mode: "container:priv".into(),
+            ..Default::default()
+        },
+    );
+    facts.containers.insert("ghost".into(), None);
     let exec = Some(r#"{"Cmd":["sh"],"AttachStdout":true}"#);
     let cases: Vec<(Method, &str, Option<&str>, Want)> = vec![
+        // Joining a namespace by a name nothing carries yet: dockerd would resolve it
+        // again at start.
+        (
+            Method::POST,
+            "/containers/create",
+            Some(r#"{"Image":"x","HostConfig":{"NetworkMode":"container:ghost"}}"#),
+            Want::Deny(&["PC-1009"]),
+        ),
+        // Start re-checks the joins a container was created with.
+        (
+            Method::POST,
+            "/containers/joiner/start",
+            None,
+            Want::Deny(&["PC-1001"]),
+        ),
+        // Exec into a container that shares a privileged container's processes.
+        (
+            Method::POST,
+            "/containers/joiner/exec",
+            exec,
+            Want::Deny(&["PC-1029"]),
+        ),
         (
             Method::POST,
             "/containers/portainer/exec",
@@ -828,6 +858,71 @@ fn containers_with_host_access_cannot_be_entered() {
         panic!("refused")
     };
     assert_eq!(format!("{lookups:?}"), "[Container(\"0123abc\")]");
+}
+
+/// Mounts a container inherited from an allowed `--volumes-from` source were accepted
+/// when it was created; working inside it later is not refused for them.
+#[test]
+fn inherited_mounts_of_allowed_sources_do_not_block_exec() {
+    let carina =
+        PolicySet::load(&[concat!(env!("CARGO_MANIFEST_DIR"), "/policies/carina.toml").into()])
+            .expect("carina policy loads");
+    let mut facts = Facts::default();
+    let certs = ("bind".to_string(), "/etc/swarm-certs".to_string());
+    facts.containers.insert(
+        "swarm-data".into(),
+        Some(ContainerFacts {
+            name: "swarm-data".into(),
+            mounts: vec![certs.clone()],
+            ..Default::default()
+        }),
+    );
+    facts.containers.insert(
+        "tenantbox".into(),
+        Some(ContainerFacts {
+            name: "tenantbox".into(),
+            mounts: vec![certs.clone()],
+            volumes_from: vec!["swarm-data:ro".into()],
+            ..Default::default()
+        }),
+    );
+    facts.containers.insert(
+        "sneaky".into(),
+        Some(ContainerFacts {
+            name: "sneaky".into(),
+            mounts: vec![certs, ("bind".into(), "/".into())],
+            volumes_from: vec!["swarm-data".into()],
+            ..Default::default()
+        }),
+    );
+    let exec = Some(r#"{"Cmd":["sh"]}"#);
+    assert_case(
+        &carina,
+        "carina exec",
+        Method::POST,
+        "/containers/tenantbox/exec",
+        exec,
+        &facts,
+        &Want::Allow,
+    );
+    assert_case(
+        &carina,
+        "carina exec, own bind",
+        Method::POST,
+        "/containers/sneaky/exec",
+        exec,
+        &facts,
+        &Want::Deny(&["PC-1029"]),
+    );
+    assert_case(
+        &default_set(),
+        "default exec",
+        Method::POST,
+        "/containers/tenantbox/exec",
+        exec,
+        &facts,
+        &Want::Deny(&["PC-1029"]),
+    );
 }
 
 /// Swarm resolves a service's network target by name, id or id prefix: a target is
@@ -1145,11 +1240,44 @@ fn other_endpoints() {
             None,
             Want::Deny(&["PC-1021"]),
         ),
+        // Relative to a directory Portcullis does not know: refused.
         (
             Method::POST,
             "/images/create?fromSrc=-&repo=x&changes=WORKDIR%20srv/app",
             None,
+            Want::Deny(&["PC-1021"]),
+        ),
+        (
+            Method::POST,
+            "/images/create?fromSrc=-&repo=x&changes=WORKDIR%20/srv/app&changes=ENV%20A=1",
+            None,
             Want::Allow,
+        ),
+        // What dockerd's Dockerfile parser would still make of a WORKDIR: quotes,
+        // continuations across changes, a parser directive.
+        (
+            Method::POST,
+            "/commit?container=c1&repo=x&changes=WORKDIR%20%22/proc/self/fd/8%22",
+            Some("{}"),
+            Want::Deny(&["PC-1021"]),
+        ),
+        (
+            Method::POST,
+            "/commit?container=c1&repo=x&changes=WORKDIR%20/pro%22c%22/self/fd/8",
+            Some("{}"),
+            Want::Deny(&["PC-1021"]),
+        ),
+        (
+            Method::POST,
+            "/images/create?fromSrc=-&repo=x&changes=WORK%5C&changes=DIR%20/proc/self/fd/8",
+            None,
+            Want::Deny(&["PC-1021"]),
+        ),
+        (
+            Method::POST,
+            "/images/create?fromSrc=-&repo=x&changes=%23%20escape%3D%60&changes=WORKDIR%20/pro%60c/self",
+            None,
+            Want::Deny(&["PC-1021"]),
         ),
         (
             Method::POST,

@@ -72,6 +72,10 @@ const LOG_OPTIONS_WITHOUT_DRIVER: &[&str] = &[
     "tag",
     "mode",
     "max-buffer-size",
+    "cache-disabled",
+    "cache-max-size",
+    "cache-max-file",
+    "cache-compress",
 ];
 
 fn s<'a>(v: &'a Json<'a>, k: &str) -> &'a str {
@@ -228,9 +232,10 @@ impl<'a> Ctx<'a> {
         };
         if self.too_many_references {
             let message = format!(
-                "the request names more than {MAX_REFERENCES} existing containers and volumes \
-                 (volumes, --volumes-from, --link, container:<name> namespaces); each is a \
-                 lookup at the daemon"
+                "the request names or reaches more than {MAX_REFERENCES} existing \
+                 containers and volumes (volumes, --volumes-from, --link, container:<name> \
+                 namespaces, the mounts of a container it works in); each is a lookup at \
+                 the daemon"
             );
             self.out.truncate(MAX_LISTED - 1);
             self.out.push(Violation {
@@ -423,23 +428,46 @@ impl<'a> Ctx<'a> {
         }
     }
 
-    /// A `WORKDIR` instruction of `changes` (commit, import): relative to the image's
-    /// working directory (taken as `/`, the worst case), and refused when it uses
-    /// variables or escapes Portcullis does not expand.
-    fn change_workdir(&mut self, wd: &str, what: &str) {
-        if wd.contains(['$', '\\']) {
-            if !self.p.containers.allow_proc_workdir {
-                self.deny(
-                    r::PROC_WORKDIR,
-                    format!("{what} sets working directory {wd:?} with variables or escapes"),
-                );
-            }
+    /// The `changes` of a commit or import: dockerd joins them into one Dockerfile and
+    /// parses it (directives, line continuations, quotes, variables), so only plain
+    /// instructions are read here and anything that could hide a `WORKDIR` from a
+    /// line-by-line reading is refused (PC-1021): a parser directive, a line
+    /// continuation, quotes, backticks or variables in a WORKDIR, a relative WORKDIR
+    /// (relative to a directory Portcullis does not know).
+    fn changes<'c>(&mut self, changes: impl Iterator<Item = &'c str>, what: &str) {
+        if self.p.containers.allow_proc_workdir {
             return;
         }
-        if wd.starts_with('/') {
+        let joined: Vec<&str> = changes.collect();
+        let joined = joined.join("\n");
+        let refuse = |why: &str| format!("{what} changes {joined:?}: {why}");
+        if joined.trim_start().starts_with('#') {
+            let m = refuse("parser directives are not accepted");
+            self.deny(r::PROC_WORKDIR, m);
+            return;
+        }
+        for line in joined.lines() {
+            let t = line.trim_end();
+            if t.ends_with('\\') || t.ends_with('`') {
+                let m = refuse("line continuations are not accepted");
+                self.deny(r::PROC_WORKDIR, m);
+                return;
+            }
+            let mut w = t.split_whitespace();
+            if !w.next().is_some_and(|k| k.eq_ignore_ascii_case("workdir")) {
+                continue;
+            }
+            let wd = t.trim_start()[7..].trim();
+            let plain = !wd.is_empty()
+                && wd
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'/' | b'.' | b'_' | b'-'));
+            if !plain || !wd.starts_with('/') {
+                let m = refuse("WORKDIR takes a plain absolute path here");
+                self.deny(r::PROC_WORKDIR, m);
+                continue;
+            }
             self.workdir(wd, what);
-        } else {
-            self.workdir(&format!("/{wd}"), what);
         }
     }
 
@@ -468,7 +496,16 @@ impl<'a> Ctx<'a> {
         }
         if let Some(target) = container_ref(mode) {
             let target = target.to_string();
-            if let Some(Some(f)) = self.container(&target) {
+            let found = self.container(&target);
+            if let Some(None) = found {
+                // dockerd keeps the name and resolves it again at start: whatever
+                // carries it then would be joined unchecked.
+                self.deny(
+                    r::PROTECTED_JOIN,
+                    format!("{flag}=container:{target} names no existing container"),
+                );
+            }
+            if let Some(Some(f)) = found {
                 if self.is_protected(f) {
                     self.deny(
                         r::PROTECTED_JOIN,
@@ -571,9 +608,32 @@ impl<'a> Ctx<'a> {
     /// that has host access this policy would not grant a new container: whoever runs
     /// there has it too. Reported under PC-1029.
     fn host_access(&mut self, f: &'a ContainerFactsRef, what: &str) {
+        self.host_access_at(f, what, 0);
+    }
+
+    /// [`host_access`](Self::host_access), following a `container:<x>` PID or network
+    /// namespace one step (what runs in `f` also sees x's processes and their files).
+    fn host_access_at(&mut self, f: &'a ContainerFactsRef, what: &str, depth: usize) {
         let c = &self.p.containers;
         let who = format!("{what} in container {:?}, which", f.name);
         let before = self.out.len();
+        // Mounts inherited from an allowed --volumes-from source were accepted at create.
+        let mut inherited: Vec<&'a (String, String)> = Vec::new();
+        for spec in &f.volumes_from {
+            let name = spec.split(':').next().unwrap_or("");
+            if c.volumes_from_allowed.iter().any(|a| a == name) {
+                if let Some(Some(src)) = self.container(name) {
+                    inherited.extend(src.mounts.iter());
+                }
+            }
+        }
+        if depth == 0 {
+            for mode in [&f.pid_mode, &f.network_mode] {
+                if let Some(Some(joined)) = container_ref(mode).and_then(|x| self.container(x)) {
+                    self.host_access_at(joined, &format!("{what} (joining {:?})", joined.name), 1);
+                }
+            }
+        }
         if f.privileged && !c.allow_privileged {
             self.deny(r::PRIVILEGED, format!("{who} runs privileged"));
         }
@@ -595,10 +655,14 @@ impl<'a> Ctx<'a> {
         if f.devices && !c.allow_devices {
             self.deny(r::DEVICES, format!("{who} maps host devices"));
         }
-        for (ty, src) in &f.mounts {
+        for m in &f.mounts {
+            if inherited.contains(&m) {
+                continue;
+            }
+            let (ty, src) = m;
             match ty.as_str() {
                 "bind" => self.host_path(&clean_path(src), &who),
-                "volume" => self.volume_checked(src, &format!("{who} mounts")),
+                "volume" => self.volume_checked(src, &format!("{who} mounts the volume")),
                 _ => {}
             }
         }
@@ -689,14 +753,13 @@ impl<'a> Ctx<'a> {
                     );
                     continue;
                 };
-                if !allowlist.is_empty() {
-                    if !allowlist.iter().any(|a| block.within(a)) {
-                        self.deny(
-                            r::NETWORK_SUBNET,
-                            format!("{what} is outside networks.subnet_allowlist"),
-                        );
-                    }
-                } else if let Some((_, range)) = host.iter().find(|(h, _)| block.overlaps(h)) {
+                if !allowlist.is_empty() && !allowlist.iter().any(|a| block.within(a)) {
+                    self.deny(
+                        r::NETWORK_SUBNET,
+                        format!("{what} is outside networks.subnet_allowlist"),
+                    );
+                }
+                if let Some((_, range)) = host.iter().find(|(h, _)| block.overlaps(h)) {
                     self.deny(
                         r::NETWORK_SUBNET,
                         format!("{what} overlaps the host's own range {range}"),
@@ -842,12 +905,7 @@ impl<'a> Ctx<'a> {
             self.log_config(s(lc, "Type"), lc.get("Config"), what);
         }
         for link in strs(hc, "Links") {
-            let name = link
-                .split(':')
-                .next()
-                .unwrap_or("")
-                .trim_start_matches('/')
-                .to_string();
+            let name = super::pin::link_parts(link).0.to_string();
             if let Some(Some(f)) = self.container(&name) {
                 if self.is_protected(f) {
                     self.deny(
@@ -1039,6 +1097,21 @@ impl Policy {
                 }
             }
         }
+        if op == OpKind::ContainerStart {
+            // dockerd resolves `container:<x>` modes again at start: check what they
+            // name now.
+            if let Some(Some(f)) = req.op.target.as_deref().and_then(|t| cx.container(t)) {
+                for (field, mode, flag) in [
+                    ("NetworkMode", &f.network_mode, "--network"),
+                    ("PidMode", &f.pid_mode, "--pid"),
+                    ("IpcMode", &f.ipc_mode, "--ipc"),
+                ] {
+                    if container_ref(mode).is_some() {
+                        cx.namespace(field, mode, flag);
+                    }
+                }
+            }
+        }
         if matches!(
             op,
             OpKind::ExecStart | OpKind::ExecResize | OpKind::ExecInspect
@@ -1091,14 +1164,7 @@ impl Policy {
                 if let Some(b) = body {
                     cx.workdir(s(b, "WorkingDir"), "the commit");
                 }
-                for change in q.all("changes") {
-                    for line in change.lines() {
-                        let mut w = line.split_whitespace();
-                        if w.next().is_some_and(|k| k.eq_ignore_ascii_case("workdir")) {
-                            cx.change_workdir(w.next().unwrap_or(""), "the commit");
-                        }
-                    }
-                }
+                cx.changes(q.all("changes"), "the commit");
             }
             OpKind::ServiceCreate | OpKind::ServiceUpdate => match body {
                 Some(b) => cx.service(b),
@@ -1188,15 +1254,7 @@ impl Policy {
                 if !src.is_empty() && src != "-" && !self.images.allow_import_from_url {
                     cx.deny(r::IMPORT_URL, format!("the daemon would fetch {src:?}"));
                 }
-                // dockerd joins the changes into one Dockerfile: any line may be one.
-                for change in q.all("changes") {
-                    for line in change.lines() {
-                        let mut w = line.split_whitespace();
-                        if w.next().is_some_and(|k| k.eq_ignore_ascii_case("workdir")) {
-                            cx.change_workdir(w.next().unwrap_or(""), "the import");
-                        }
-                    }
-                }
+                cx.changes(q.all("changes"), "the import");
             }
             _ => {}
         }

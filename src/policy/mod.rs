@@ -123,6 +123,8 @@ pub struct ContainerFacts {
     pub devices: bool,
     /// `(type, source or volume name)` of each mount.
     pub mounts: Vec<(String, String)>,
+    /// `HostConfig.VolumesFrom` as stored (`name[:mode]`).
+    pub volumes_from: Vec<String>,
 }
 
 impl ContainerFacts {
@@ -141,6 +143,10 @@ impl ContainerFacts {
             uts_mode: s(&hc["UTSMode"]),
             userns_mode: s(&hc["UsernsMode"]),
             cap_add: hc["CapAdd"]
+                .as_array()
+                .map(|a| a.iter().map(s).collect())
+                .unwrap_or_default(),
+            volumes_from: hc["VolumesFrom"]
                 .as_array()
                 .map(|a| a.iter().map(s).collect())
                 .unwrap_or_default(),

@@ -225,6 +225,11 @@ pub const HOST_RANGES: &[&str] = &[
     "::1/128",
     "fe80::/10",
     "ff00::/8",
+    // Cloud metadata and platform endpoints outside link-local: Azure's WireServer,
+    // Alibaba's metadata service, AWS's IPv6 metadata endpoint.
+    "168.63.129.16/32",
+    "100.100.100.200/32",
+    "fd00:ec2::254/128",
 ];
 
 #[derive(Debug, Clone, Deserialize, Default)]

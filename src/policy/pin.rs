@@ -102,6 +102,18 @@ pub fn body(op: OpKind, body: &mut Json, facts: &Facts) -> bool {
                     pin(v, &volumes_from);
                 }
             }
+            // `name[:alias]`: the alias (the name when none is given) names the
+            // environment variables, so it is kept.
+            let link = |spec: &str| {
+                let (name, alias) = link_parts(spec);
+                let id = container_id(facts, name)?;
+                Some(format!("{id}:{alias}"))
+            };
+            if let Some(Json::Array(list)) = hc.get_mut("Links") {
+                for v in list {
+                    pin(v, &link);
+                }
+            }
         }
         OpKind::ServiceCreate | OpKind::ServiceUpdate => {
             // Swarm resolves network targets by name, id or id prefix too.
@@ -126,6 +138,19 @@ pub fn body(op: OpKind, body: &mut Json, facts: &Facts) -> bool {
         _ => {}
     }
     changed
+}
+
+/// A link's container name and alias as dockerd's `ParseLink` reads them: `name` alone
+/// is `name:name`, and `/a:/b/c` (inspect's form) is `a:c`.
+pub(crate) fn link_parts(spec: &str) -> (&str, &str) {
+    fn base(x: &str) -> &str {
+        match x.strip_prefix('/') {
+            Some(p) => p.rsplit('/').next().unwrap_or(p),
+            None => x,
+        }
+    }
+    let (name, alias) = spec.split_once(':').unwrap_or((spec, spec));
+    (base(name), base(alias))
 }
 
 /// Pin the `Target` of each network attachment of a list.
@@ -251,6 +276,12 @@ mod tests {
         assert_eq!(hc["VolumesFrom"][0], "f00d:ro");
         assert_eq!(hc["VolumesFrom"][1], "3f1a9c");
         assert_eq!(hc["VolumesFrom"][2], "other");
+        let raw = br#"{"Image":"x","HostConfig":{"Links":["web","/3f1a:/c1/db","other:o"]}}"#;
+        let mut v = read_body(raw, Some(&schema::CONTAINER_CREATE)).unwrap();
+        assert!(body(OpKind::ContainerCreate, &mut v, &f));
+        assert_eq!(v["HostConfig"]["Links"][0], "f00d:web");
+        assert_eq!(v["HostConfig"]["Links"][1], "3f1a9c:db");
+        assert_eq!(v["HostConfig"]["Links"][2], "other:o");
         let raw = br#"{"Image":"x","HostConfig":{"NetworkMode":"bridge"}}"#;
         let mut v = read_body(raw, Some(&schema::CONTAINER_CREATE)).unwrap();
         assert!(!body(OpKind::ContainerCreate, &mut v, &f));

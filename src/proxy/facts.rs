@@ -14,9 +14,9 @@ use crate::policy::{
     ContainerFacts, ExecFacts, Facts, Lookup, NetworkFacts, ServiceFacts, VolumeFacts,
 };
 
-/// Rounds of lookups: the deepest chain is an exec's container, then that container's
-/// volumes.
-const MAX_ROUNDS: usize = 3;
+/// Rounds of lookups: the deepest chain is an exec, its container, the container that
+/// one joins (`container:<x>`) or inherits volumes from, then their volumes.
+const MAX_ROUNDS: usize = 4;
 
 /// Ask the policy, fetch every fact it needs, and ask again (a few rounds: a
 /// container's volumes may in turn need inspecting); the last answer is the one that

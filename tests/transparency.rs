@@ -336,10 +336,12 @@ async fn upstream_dying_mid_stream_closes_cleanly_and_proxy_survives() {
                     tokio::time::sleep(Duration::from_millis(100)).await;
                     drop(r);
                 } else if seen.head.starts_with("GET /containers/abc/json ") {
-                    // The policy's lookup of the container (protected or not).
+                    // The policy's lookup of the container (protected or not). This
+                    // daemon serves one request per connection, so it says so: a pooled
+                    // connection it then drops would fail the next request.
                     let body = r#"{"Id":"abc","Name":"/abc","Config":{},"HostConfig":{}}"#;
                     let head = format!(
-                        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+                        "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
                         body.len()
                     );
                     r.get_mut().write_all(head.as_bytes()).await.unwrap();

@@ -454,56 +454,26 @@ except docker.errors.APIError as e:
         "swarm: service bind mounts and the host network are denied (PC-1004, PC-1008)",
         || {
             d.direct_ok(&["swarm", "init", "--advertise-addr", "127.0.0.1"]);
-            let out = docker(&[
-                "service",
-                "create",
-                "--detach",
-                "--no-resolve-image",
-                "--name",
-                "bindsvc",
-                "--mount",
-                "type=bind,src=/,dst=/host",
-                TEST_IMAGE,
-                "sleep",
-                "300",
-            ]);
+            let service_create = |name: &str, extra: &[&str]| {
+                let mut args = vec!["service", "create", "--detach", "--no-resolve-image"];
+                args.extend(["--name", name]);
+                args.extend(extra);
+                args.extend([TEST_IMAGE, "sleep", "300"]);
+                docker(&args)
+            };
+            let out = service_create("bindsvc", &["--mount", "type=bind,src=/,dst=/host"]);
             assert_denied(&out, "PC-1004", "service bind");
             let ls = d.direct_ok(&["service", "ls", "-q", "--filter", "name=bindsvc"]);
             assert!(ls.trim().is_empty(), "service exists: {ls}");
             // The host network (a raw API client may also name it by id or id prefix;
             // the unit tests cover that, the CLI only resolves names in swarm scope).
-            let out = docker(&[
-                "service",
-                "create",
-                "--detach",
-                "--no-resolve-image",
-                "--name",
-                "hostnetsvc",
-                "--network",
-                "host",
-                TEST_IMAGE,
-                "sleep",
-                "300",
-            ]);
+            let out = service_create("hostnetsvc", &["--network", "host"]);
             assert_denied(&out, "PC-1008", "service on the host network");
             let ls = d.direct_ok(&["service", "ls", "-q", "--filter", "name=hostnetsvc"]);
             assert!(ls.trim().is_empty(), "service exists: {ls}");
             // A rollback runs the stored previous spec, which the proxy reads back from
             // the daemon and checks: a plain service rolls back.
-            assert_ok(
-                &docker(&[
-                    "service",
-                    "create",
-                    "--detach",
-                    "--no-resolve-image",
-                    "--name",
-                    "plainsvc",
-                    TEST_IMAGE,
-                    "sleep",
-                    "300",
-                ]),
-                "service create",
-            );
+            assert_ok(&service_create("plainsvc", &[]), "service create");
             assert_ok(
                 &docker(&[
                     "service",

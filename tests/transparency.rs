@@ -36,6 +36,15 @@ async fn start_proxy() -> Proxy {
 
 /// A fake daemon answering every request with 200 and echoing the request line.
 fn echo_daemon(sock: PathBuf) -> mpsc::UnboundedReceiver<Seen> {
+    scripted_daemon(sock, |_| None)
+}
+
+/// A keep-alive fake daemon that records every request and answers with `answer`'s JSON
+/// body, or by echoing the request line.
+fn scripted_daemon(
+    sock: PathBuf,
+    answer: fn(&Seen) -> Option<String>,
+) -> mpsc::UnboundedReceiver<Seen> {
     let (tx, rx) = mpsc::unbounded_channel();
     let l = UnixListener::bind(&sock).unwrap();
     tokio::spawn(async move {
@@ -46,7 +55,8 @@ fn echo_daemon(sock: PathBuf) -> mpsc::UnboundedReceiver<Seen> {
                 let (r, mut w) = s.into_split();
                 let mut r = BufReader::new(r);
                 while let Some(seen) = read_message(&mut r).await {
-                    let body = format!("{{\"saw\":{:?}}}", seen.line());
+                    let body =
+                        answer(&seen).unwrap_or_else(|| format!("{{\"saw\":{:?}}}", seen.line()));
                     let _ = tx.send(seen);
                     if !respond_json(&mut w, "200 OK", &body).await {
                         return;
@@ -461,28 +471,10 @@ async fn graceful_shutdown_drains_sessions_and_stops_accepting() {
 #[tokio::test]
 async fn checked_containers_are_forwarded_by_id() {
     let p = start_proxy().await;
-    let (tx, mut seen) = mpsc::unbounded_channel();
-    let l = UnixListener::bind(&p.sock).unwrap();
-    tokio::spawn(async move {
-        loop {
-            let Ok((s, _)) = l.accept().await else { return };
-            let tx = tx.clone();
-            tokio::spawn(async move {
-                let (r, mut w) = s.into_split();
-                let mut r = BufReader::new(r);
-                while let Some(seen) = read_message(&mut r).await {
-                    let body = if seen.line().starts_with("GET /containers/3f1a/json ") {
-                        r#"{"Id":"3f1a9c0000000000000000000000000000000000000000000000000000000000","Name":"/3f1a","Config":{},"HostConfig":{},"Mounts":[]}"#.to_string()
-                    } else {
-                        format!("{{\"saw\":{:?}}}", seen.line())
-                    };
-                    let _ = tx.send(seen);
-                    if !respond_json(&mut w, "200 OK", &body).await {
-                        return;
-                    }
-                }
-            });
-        }
+    let mut seen = scripted_daemon(p.sock.clone(), |seen| {
+        seen.line().starts_with("GET /containers/3f1a/json ").then(|| {
+            r#"{"Id":"3f1a9c0000000000000000000000000000000000000000000000000000000000","Name":"/3f1a","Config":{},"HostConfig":{},"Mounts":[]}"#.to_string()
+        })
     });
     let body = r#"{"Image":"x","HostConfig":{"PidMode":"container:3f1a"}}"#;
     let raw = format!(

@@ -21,11 +21,12 @@ const MAX_ROUNDS: usize = 4;
 /// Ask the policy, fetch every fact it needs, and ask again (a few rounds: a
 /// container's volumes may in turn need inspecting); the last answer is the one that
 /// holds, returned with the facts it was given. `ask` returns its answer and the facts
-/// it still lacks. A policy still
-/// lacking facts after the last round refuses (fail closed): facts never fetched must
-/// not count as absent.
+/// it still lacks. A policy still lacking facts after the last round refuses when
+/// `fail_closed` (an enforcing policy: facts never fetched must not count as absent);
+/// an auditing policy's last answer stands, with a warning.
 pub async fn gather<T>(
     state: &Arc<ProxyState>,
+    fail_closed: bool,
     mut ask: impl FnMut(&Facts) -> (T, Vec<Lookup>),
 ) -> Result<(T, Facts), ProxyError> {
     let mut facts = Facts::default();
@@ -34,6 +35,13 @@ pub async fn gather<T>(
         let (answer, need) = ask(&facts);
         let wanted: Vec<Lookup> = need.into_iter().filter(|l| !facts.has(l)).collect();
         if wanted.is_empty() {
+            return Ok((answer, facts));
+        }
+        if round == MAX_ROUNDS && !fail_closed {
+            tracing::warn!(
+                unknown = ?wanted,
+                "audit: the policy needed more than {MAX_ROUNDS} rounds of lookups; deciding without them"
+            );
             return Ok((answer, facts));
         }
         if round == MAX_ROUNDS {

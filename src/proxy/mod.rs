@@ -559,7 +559,8 @@ async fn process(
         body: inspected.as_ref(),
         headers: &parts.headers,
     };
-    let (decision, facts) = facts::gather(state, |f| policy.assess(&view, f)).await?;
+    let enforcing = policy.mode_name() == "enforce";
+    let (decision, facts) = facts::gather(state, enforcing, |f| policy.assess(&view, f)).await?;
     log.record_decision(&decision, policy.mode_name());
     if let Decision::Deny(violations) = &decision {
         return Err(ProxyError::Denied(crate::policy::denial_message(

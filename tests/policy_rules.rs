@@ -693,12 +693,51 @@ fn containers_with_host_access_cannot_be_entered() {
             Some(r#"{"Image":"x","HostConfig":{"NetworkMode":"container:ghost"}}"#),
             Want::Deny(&["PC-1009"]),
         ),
-        // Start re-checks the joins a container was created with.
+        // Start (and restart) re-check the joins a container was created with.
         (
             Method::POST,
             "/containers/joiner/start",
             None,
             Want::Deny(&["PC-1001"]),
+        ),
+        (
+            Method::POST,
+            "/containers/joiner/restart",
+            None,
+            Want::Deny(&["PC-1001"]),
+        ),
+        // A join of a join is not followed: refused.
+        (
+            Method::POST,
+            "/containers/create",
+            Some(r#"{"Image":"x","HostConfig":{"PidMode":"container:joiner"}}"#),
+            Want::Deny(&["PC-1008"]),
+        ),
+        // Links: another container's link (`parent/alias`) resolves to the linked
+        // container; more than one `:` is no link.
+        (
+            Method::POST,
+            "/containers/create",
+            Some(r#"{"Image":"x","HostConfig":{"Links":["/app/db:x"]}}"#),
+            Want::Deny(&["PC-1009"]),
+        ),
+        (
+            Method::POST,
+            "/containers/create",
+            Some(r#"{"Image":"x","HostConfig":{"Links":["/app/db"]}}"#),
+            Want::Deny(&["PC-1009"]),
+        ),
+        (
+            Method::POST,
+            "/containers/create",
+            Some(r#"{"Image":"x","HostConfig":{"Links":["mine:a:b"]}}"#),
+            Want::Deny(&["PC-1009"]),
+        ),
+        (
+            Method::POST,
+            "/containers/create",
+            Some(r#"{"Image":"x","HostConfig":{"Links":["mine:db","/mine:/c1/db2"]}}"#),
+            Want::Allow,
         ),
         // Exec into a container that shares a privileged container's processes.
         (
@@ -1278,6 +1317,25 @@ fn other_endpoints() {
             "/images/create?fromSrc=-&repo=x&changes=%23%20escape%3D%60&changes=WORKDIR%20/pro%60c/self",
             None,
             Want::Deny(&["PC-1021"]),
+        ),
+        // Go lowercases the keyword with Unicode folding: a Kelvin sign is a k.
+        (
+            Method::POST,
+            "/images/create?fromSrc=-&repo=x&changes=WOR%E2%84%AADIR%20/proc/self/fd/8",
+            None,
+            Want::Deny(&["PC-1021"]),
+        ),
+        (
+            Method::POST,
+            "/commit?container=c1&repo=x&changes=ONBUILD%20WORKDIR%20/proc/self/fd/8",
+            Some("{}"),
+            Want::Deny(&["PC-1021"]),
+        ),
+        (
+            Method::POST,
+            "/commit?container=c1&repo=x&changes=WORKDIR%20/opt/app@1&changes=CMD%20%5B%22sh%22%5D",
+            Some("{}"),
+            Want::Allow,
         ),
         (
             Method::POST,

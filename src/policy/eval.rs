@@ -453,15 +453,28 @@ impl<'a> Ctx<'a> {
                 self.deny(r::PROC_WORKDIR, m);
                 return;
             }
-            let mut w = t.split_whitespace();
-            if !w.next().is_some_and(|k| k.eq_ignore_ascii_case("workdir")) {
+            // The instruction, after an ONBUILD (which runs it in a later build). Go
+            // lowercases it with Unicode folding (a Kelvin sign is a k), so a keyword
+            // that is not ASCII is refused rather than compared.
+            let mut rest = t.trim_start();
+            let mut keyword = rest.split_whitespace().next().unwrap_or("");
+            if keyword.eq_ignore_ascii_case("onbuild") {
+                rest = rest[keyword.len()..].trim_start();
+                keyword = rest.split_whitespace().next().unwrap_or("");
+            }
+            if !keyword.is_ascii() {
+                let m = refuse("instructions must be spelled in ASCII");
+                self.deny(r::PROC_WORKDIR, m);
                 continue;
             }
-            let wd = t.trim_start()[7..].trim();
+            if !keyword.eq_ignore_ascii_case("workdir") {
+                continue;
+            }
+            let wd = rest[keyword.len()..].trim();
             let plain = !wd.is_empty()
-                && wd
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'/' | b'.' | b'_' | b'-'));
+                && wd.bytes().all(|b| {
+                    (0x20..0x7f).contains(&b) && !matches!(b, b'$' | b'\\' | b'`' | b'\'' | b'"')
+                });
             if !plain || !wd.starts_with('/') {
                 let m = refuse("WORKDIR takes a plain absolute path here");
                 self.deny(r::PROC_WORKDIR, m);
@@ -521,6 +534,13 @@ impl<'a> Ctx<'a> {
                     "IpcMode" => &f.ipc_mode,
                     _ => "",
                 };
+                if container_ref(target_mode).is_some() {
+                    // A chain: what x joins is not checked here, so it is refused.
+                    self.deny(
+                        r::HOST_NAMESPACE,
+                        format!("{flag}=container:{target} joins a container that itself joins another's namespace"),
+                    );
+                }
                 if target_mode == "host" && !self.p.containers.allow_host_namespaces {
                     self.deny(
                         r::HOST_NAMESPACE,
@@ -905,7 +925,22 @@ impl<'a> Ctx<'a> {
             self.log_config(s(lc, "Type"), lc.get("Config"), what);
         }
         for link in strs(hc, "Links") {
-            let name = super::pin::link_parts(link).0.to_string();
+            // A name with a `/` is another container's link (`parent/alias`), which
+            // dockerd resolves to the linked container: refused rather than followed.
+            let name = match super::pin::link_parts(link) {
+                Some((name, _)) if !name.trim_start_matches('/').contains('/') => {
+                    name.trim_start_matches('/').to_string()
+                }
+                _ => {
+                    self.deny(
+                        r::PROTECTED_JOIN,
+                        format!(
+                            "--link {link:?} is not a container name and alias Portcullis accepts"
+                        ),
+                    );
+                    continue;
+                }
+            };
             if let Some(Some(f)) = self.container(&name) {
                 if self.is_protected(f) {
                     self.deny(
@@ -1097,7 +1132,7 @@ impl Policy {
                 }
             }
         }
-        if op == OpKind::ContainerStart {
+        if matches!(op, OpKind::ContainerStart | OpKind::ContainerRestart) {
             // dockerd resolves `container:<x>` modes again at start: check what they
             // name now.
             if let Some(Some(f)) = req.op.target.as_deref().and_then(|t| cx.container(t)) {

@@ -105,7 +105,7 @@ pub fn body(op: OpKind, body: &mut Json, facts: &Facts) -> bool {
             // `name[:alias]`: the alias (the name when none is given) names the
             // environment variables, so it is kept.
             let link = |spec: &str| {
-                let (name, alias) = link_parts(spec);
+                let (name, alias) = link_parts(spec)?;
                 let id = container_id(facts, name)?;
                 Some(format!("{id}:{alias}"))
             };
@@ -140,17 +140,22 @@ pub fn body(op: OpKind, body: &mut Json, facts: &Facts) -> bool {
     changed
 }
 
-/// A link's container name and alias as dockerd's `ParseLink` reads them: `name` alone
-/// is `name:name`, and `/a:/b/c` (inspect's form) is `a:c`.
-pub(crate) fn link_parts(spec: &str) -> (&str, &str) {
-    fn base(x: &str) -> &str {
-        match x.strip_prefix('/') {
-            Some(p) => p.rsplit('/').next().unwrap_or(p),
-            None => x,
-        }
+/// A link's container name and alias exactly as dockerd's `ParseLink` reads them:
+/// `name` alone is `name:name`; `/a:/b/c` (inspect's form) is `a` with alias `c`;
+/// `a:b` is `a` with alias `b`; more than one `:` is not a link (`None`).
+pub(crate) fn link_parts(spec: &str) -> Option<(&str, &str)> {
+    let mut parts = spec.split(':');
+    let (name, alias) = (parts.next()?, parts.next());
+    if parts.next().is_some() {
+        return None;
     }
-    let (name, alias) = spec.split_once(':').unwrap_or((spec, spec));
-    (base(name), base(alias))
+    Some(match alias {
+        None => (spec, spec),
+        Some(alias) => match name.strip_prefix('/') {
+            Some(name) => (name, alias.rsplit('/').next().unwrap_or(alias)),
+            None => (name, alias),
+        },
+    })
 }
 
 /// Pin the `Target` of each network attachment of a list.
@@ -277,6 +282,10 @@ mod tests {
         assert_eq!(hc["VolumesFrom"][1], "3f1a9c");
         assert_eq!(hc["VolumesFrom"][2], "other");
         let raw = br#"{"Image":"x","HostConfig":{"Links":["web","/3f1a:/c1/db","other:o"]}}"#;
+        assert_eq!(link_parts("/app/db"), Some(("/app/db", "/app/db")));
+        assert_eq!(link_parts("/app:/c1/db"), Some(("app", "db")));
+        assert_eq!(link_parts("a:/b/c"), Some(("a", "/b/c")));
+        assert_eq!(link_parts("a:b:c"), None);
         let mut v = read_body(raw, Some(&schema::CONTAINER_CREATE)).unwrap();
         assert!(body(OpKind::ContainerCreate, &mut v, &f));
         assert_eq!(v["HostConfig"]["Links"][0], "f00d:web");

@@ -2,7 +2,7 @@
 
 use crate::docker::json::{Json, Object};
 
-use super::model::{clean_path, normalise_cap, under, Cidr, Mode, Policy, HOST_RANGES};
+use super::model::{clean_path, host_ranges, normalise_cap, under, Cidr, Mode, Policy};
 use super::rules as r;
 use super::{Decision, Facts, Lookup, RequestView, Violation};
 use crate::docker::route::OpKind;
@@ -675,19 +675,33 @@ impl<'a> Ctx<'a> {
         if f.devices && !c.allow_devices {
             self.deny(r::DEVICES, format!("{who} maps host devices"));
         }
-        for m in &f.mounts {
-            if inherited.contains(&m) {
-                continue;
-            }
-            let (ty, src) = m;
+        let own = f.mounts.iter().filter(|m| !inherited.contains(m));
+        self.existing_mounts(own, &who, &format!("{who} mounts the volume"));
+        self.retag(before, r::HOST_ACCESS_TARGET);
+    }
+
+    /// The mounts of an existing container (from its inspect): host binds and volumes
+    /// checked as a new container's would be.
+    fn existing_mounts<'m>(
+        &mut self,
+        mounts: impl Iterator<Item = &'m (String, String)>,
+        bind_what: &str,
+        volume_what: &str,
+    ) {
+        for (ty, src) in mounts {
             match ty.as_str() {
-                "bind" => self.host_path(&clean_path(src), &who),
-                "volume" => self.volume_checked(src, &format!("{who} mounts the volume")),
+                "bind" => self.host_path(&clean_path(src), bind_what),
+                "volume" => self.volume_checked(src, volume_what),
                 _ => {}
             }
         }
+    }
+
+    /// Report the violations found since `before` under `rule` (what a request brings
+    /// in through another object, under the rule for that route).
+    fn retag(&mut self, before: usize, rule: &'static str) {
         for v in self.out.iter_mut().skip(before) {
-            v.rule = r::HOST_ACCESS_TARGET;
+            v.rule = rule;
         }
     }
 
@@ -734,17 +748,8 @@ impl<'a> Ctx<'a> {
 
     /// The address blocks a new network's IPAM configuration names.
     fn subnets(&mut self, ipam: Option<&Json>) {
-        let allowlist: Vec<Cidr> = self
-            .p
-            .networks
-            .subnet_allowlist
-            .iter()
-            .filter_map(|c| Cidr::parse(c))
-            .collect();
-        let host: Vec<(Cidr, &str)> = HOST_RANGES
-            .iter()
-            .filter_map(|r| Cidr::parse(r).map(|c| (c, *r)))
-            .collect();
+        let allowlist = &self.p.subnet_allowlist;
+        let host = host_ranges();
         for (n, cfg) in ipam
             .map(|i| arr(i, "Config"))
             .unwrap_or(&[])
@@ -866,19 +871,10 @@ impl<'a> Ctx<'a> {
                     );
                 }
                 let before = self.out.len();
-                for (ty, src) in &f.mounts {
-                    match ty.as_str() {
-                        "bind" => {
-                            self.host_path(&clean_path(src), &format!("--volumes-from {name}"))
-                        }
-                        "volume" => self.volume_checked(src, &format!("--volumes-from {name}")),
-                        _ => {}
-                    }
-                }
+                let what = format!("--volumes-from {name}");
+                self.existing_mounts(f.mounts.iter(), &what, &what);
                 // Report what the source container would bring in under PC-1006.
-                for v in self.out.iter_mut().skip(before) {
-                    v.rule = r::VOLUMES_FROM;
-                }
+                self.retag(before, r::VOLUMES_FROM);
             }
         }
         if !c.allow_devices {

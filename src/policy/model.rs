@@ -214,6 +214,17 @@ impl Cidr {
     }
 }
 
+/// The host's own address ranges, parsed once, each with its text.
+pub fn host_ranges() -> &'static [(Cidr, &'static str)] {
+    static PARSED: std::sync::OnceLock<Vec<(Cidr, &'static str)>> = std::sync::OnceLock::new();
+    PARSED.get_or_init(|| {
+        HOST_RANGES
+            .iter()
+            .map(|r| (Cidr::parse(r).expect("a valid built-in range"), *r))
+            .collect()
+    })
+}
+
 /// The host's own address ranges: a network for one of them shadows the host's route.
 pub const HOST_RANGES: &[&str] = &[
     "0.0.0.0/8",
@@ -291,6 +302,8 @@ pub struct Policy {
     pub protected_names: Vec<Regex>,
     pub protected_labels: Vec<String>,
     pub networks: Networks,
+    /// `networks.subnet_allowlist`, parsed when the policy is loaded.
+    pub subnet_allowlist: Vec<Cidr>,
     pub build: Build,
     pub images: Images,
 }
@@ -412,11 +425,13 @@ impl Policy {
                 errors.push(err(format!("{key}: must be 0 (no ceiling) or positive")));
             }
         }
+        let mut subnet_allowlist = Vec::new();
         for c in &raw.networks.subnet_allowlist {
-            if !c.contains('/') || Cidr::parse(c).is_none() {
-                errors.push(err(format!(
+            match Cidr::parse(c).filter(|_| c.contains('/')) {
+                Some(block) => subnet_allowlist.push(block),
+                None => errors.push(err(format!(
                     "networks.subnet_allowlist: {c:?} is not a CIDR block (e.g. 10.128.0.0/9)"
-                )));
+                ))),
             }
         }
         if !errors.is_empty() {
@@ -437,6 +452,7 @@ impl Policy {
             protected_labels: raw.protected.labels,
             containers: raw.containers,
             networks: raw.networks,
+            subnet_allowlist,
             build: raw.build,
             images: raw.images,
         })

@@ -3,6 +3,7 @@
 //! namespaces, protected-container checks), resolved the way dockerd resolves names
 //! and id prefixes, by asking it.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use http::{Request, StatusCode, Uri};
@@ -53,40 +54,52 @@ pub async fn gather<T>(
         }
         round += 1;
         for l in wanted {
+            let f = &mut facts;
             match l {
-                Lookup::Container(name) => {
-                    let v = inspect(state, &format!("/containers/{}/json", enc(&name))).await?;
-                    facts
-                        .containers
-                        .insert(name, v.as_ref().map(ContainerFacts::from_inspect));
+                Lookup::Container(n) => {
+                    let path = format!("/containers/{}/json", enc(&n));
+                    fetch(
+                        state,
+                        path,
+                        n,
+                        &mut f.containers,
+                        ContainerFacts::from_inspect,
+                    )
+                    .await?
                 }
-                Lookup::Service(name) => {
-                    let v = inspect(state, &format!("/services/{}", enc(&name))).await?;
-                    facts
-                        .services
-                        .insert(name, v.as_ref().map(ServiceFacts::from_inspect));
+                Lookup::Service(n) => {
+                    let path = format!("/services/{}", enc(&n));
+                    fetch(state, path, n, &mut f.services, ServiceFacts::from_inspect).await?
                 }
-                Lookup::Network(name) => {
-                    let v = inspect(state, &format!("/networks/{}", enc(&name))).await?;
-                    facts
-                        .networks
-                        .insert(name, v.as_ref().map(NetworkFacts::from_inspect));
+                Lookup::Network(n) => {
+                    let path = format!("/networks/{}", enc(&n));
+                    fetch(state, path, n, &mut f.networks, NetworkFacts::from_inspect).await?
                 }
                 Lookup::Exec(id) => {
-                    let v = inspect(state, &format!("/exec/{}/json", enc(&id))).await?;
-                    facts
-                        .execs
-                        .insert(id, v.as_ref().map(ExecFacts::from_inspect));
+                    let path = format!("/exec/{}/json", enc(&id));
+                    fetch(state, path, id, &mut f.execs, ExecFacts::from_inspect).await?
                 }
-                Lookup::Volume(name) => {
-                    let v = inspect(state, &format!("/volumes/{}", enc(&name))).await?;
-                    facts
-                        .volumes
-                        .insert(name, v.as_ref().map(VolumeFacts::from_inspect));
+                Lookup::Volume(n) => {
+                    let path = format!("/volumes/{}", enc(&n));
+                    fetch(state, path, n, &mut f.volumes, VolumeFacts::from_inspect).await?
                 }
             }
         }
     }
+}
+
+/// Inspect one object at `path` and record under `key` what the policy reads of it
+/// (`None`: the daemon has no such object).
+async fn fetch<F>(
+    state: &Arc<ProxyState>,
+    path: String,
+    key: String,
+    into: &mut HashMap<String, Option<F>>,
+    read: fn(&serde_json::Value) -> F,
+) -> Result<(), ProxyError> {
+    let v = inspect(state, &path).await?;
+    into.insert(key, v.as_ref().map(read));
+    Ok(())
 }
 
 fn enc(name: &str) -> String {

@@ -284,13 +284,9 @@ fn is_plain_ascii(v: &[u8]) -> bool {
 /// The media type of a Content-Type value as Go's `mime.ParseMediaType` reads it: the
 /// part before the first `;`, whitespace-trimmed and lowercased. Only called on values
 /// [`check_framing`] found to be plain ASCII, where Go's Unicode trimming and
-/// lowercasing agree with the ASCII ones; anything else reads as a media type no
-/// route accepts.
+/// lowercasing agree with the ASCII ones.
 fn media_type(v: &HeaderValue) -> String {
     let v = v.as_bytes();
-    if !is_plain_ascii(v) {
-        return "\u{fffd}".into();
-    }
     let base = v.split(|&b| b == b';').next().unwrap_or(&[]);
     String::from_utf8_lossy(base.trim_ascii()).to_ascii_lowercase()
 }
@@ -521,11 +517,9 @@ async fn process(
                 }
                 let value = json::read_body(bytes, schema)
                     .map_err(|e| ProxyError::BadRequest(format!("request body: {e}")))?;
-                let out = serde_json::to_vec(&value).map_err(|e| {
-                    ProxyError::BadRequest(format!("request body cannot be re-encoded: {e}"))
-                })?;
-                log.bytes_in = out.len() as u64;
-                forward_body = Some(full_body(out));
+                // Serialised for forwarding once decided (and pinned), below; until
+                // then (and for a denial) the log counts the client's bytes.
+                log.bytes_in = bytes.len() as u64;
                 inspected = Some(value);
             }
         }
@@ -559,7 +553,7 @@ async fn process(
         body: inspected.as_ref(),
         headers: &parts.headers,
     };
-    let enforcing = policy.mode_name() == "enforce";
+    let enforcing = policy.mode == crate::policy::Mode::Enforce;
     let (decision, facts) = facts::gather(state, enforcing, |f| policy.assess(&view, f)).await?;
     log.record_decision(&decision, policy.mode_name());
     if let Decision::Deny(violations) = &decision {
@@ -574,14 +568,14 @@ async fn process(
         canonical.path = pinned;
     }
     crate::policy::pin::query(op.kind, &mut query, &facts);
+    // The checked (and pinned) value is what is forwarded, never the client's bytes.
     if let Some(value) = inspected.as_mut() {
-        if crate::policy::pin::body(op.kind, value, &facts) {
-            let out = serde_json::to_vec(value).map_err(|e| {
-                ProxyError::BadRequest(format!("request body cannot be re-encoded: {e}"))
-            })?;
-            log.bytes_in = out.len() as u64;
-            forward_body = Some(full_body(out));
-        }
+        crate::policy::pin::body(op.kind, value, &facts);
+        let out = serde_json::to_vec(value).map_err(|e| {
+            ProxyError::BadRequest(format!("request body cannot be re-encoded: {e}"))
+        })?;
+        log.bytes_in = out.len() as u64;
+        forward_body = Some(full_body(out));
     }
 
     // Re-originate the request.

@@ -52,6 +52,19 @@ pub const CA_KEY: &str = "ca-key.pem";
 pub const SERVER_CERT: &str = "server-cert.pem";
 pub const SERVER_KEY: &str = "server-key.pem";
 
+/// The host names of a server certificate when none are given: localhost, 127.0.0.1
+/// and this host's name.
+pub fn default_hosts() -> Vec<String> {
+    let mut hosts = vec!["localhost".to_string(), "127.0.0.1".to_string()];
+    if let Ok(name) = fs::read_to_string("/etc/hostname") {
+        let name = name.trim().to_string();
+        if !name.is_empty() && !hosts.contains(&name) {
+            hosts.push(name);
+        }
+    }
+    hosts
+}
+
 /// Create a CA and a server certificate for `hosts` (DNS names or IPs) in `dir`.
 pub fn init(dir: &Path, hosts: &[String], force: bool) -> Result<(), CertError> {
     fs::create_dir_all(dir).map_err(io_err(dir))?;

@@ -22,6 +22,7 @@ use hyper::body::{Body, Incoming};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 
+use crate::config::defaults;
 use crate::docker::json::{self, Json};
 use crate::docker::path::{canonicalise, ApiVersion};
 use crate::docker::query::Query;
@@ -62,13 +63,14 @@ pub struct Limits {
     pub body_timeout: Duration,
 }
 
+/// The defaults of `portcullis serve` (see [`crate::config::defaults`]).
 impl Default for Limits {
     fn default() -> Self {
         Limits {
-            max_body: 4 << 20,
-            min_api: ApiVersion::new(1, 24),
+            max_body: defaults::MAX_BODY_BYTES,
+            min_api: defaults::MIN_API_VERSION,
             response_timeout: None,
-            body_timeout: Duration::from_secs(60),
+            body_timeout: Duration::from_secs(defaults::BODY_TIMEOUT_SECS),
         }
     }
 }

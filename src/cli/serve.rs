@@ -261,3 +261,75 @@ async fn return_memory(conns: Arc<Tracker>) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::{Args, Command, FromArgMatches};
+
+    use super::*;
+    use crate::config::SettingInfo;
+
+    fn command() -> Command {
+        ServeArgs::augment_args(Command::new("serve"))
+    }
+
+    fn parse(args: &[&str]) -> ServeArgs {
+        let m = command()
+            .try_get_matches_from(std::iter::once("serve").chain(args.iter().copied()))
+            .unwrap();
+        ServeArgs::from_arg_matches(&m).unwrap()
+    }
+
+    #[test]
+    fn absent_flags_leave_the_file_settings() {
+        let file: Settings =
+            toml::from_str("insecure_no_tls = true\nlisten = [\"tcp://0.0.0.0:1\"]\nworkers = 3\n")
+                .unwrap();
+        let none = parse(&[]);
+        assert!(none.config.is_none());
+        let merged = file.clone().overlay(none.settings);
+        assert_eq!(merged.insecure_no_tls, Some(true));
+        assert_eq!(merged.listen, Some(vec!["tcp://0.0.0.0:1".to_string()]));
+        assert_eq!(merged.workers, Some(3));
+
+        let flags = parse(&[
+            "-c",
+            "x.toml",
+            "--listen",
+            "tcp://a:1",
+            "--listen",
+            "unix:///b",
+            "--workers",
+            "2",
+            "--insecure-no-tls",
+        ]);
+        assert_eq!(flags.config, Some(PathBuf::from("x.toml")));
+        let merged = file.overlay(flags.settings);
+        assert_eq!(
+            merged.listen,
+            Some(vec!["tcp://a:1".to_string(), "unix:///b".to_string()])
+        );
+        assert_eq!(merged.workers, Some(2));
+        assert_eq!(merged.insecure_no_tls, Some(true));
+    }
+
+    #[test]
+    fn every_setting_is_a_flag_with_its_default_in_the_help() {
+        let mut cmd = command();
+        let help = cmd.render_help().to_string().replace('\n', " ");
+        let help = help.split_whitespace().collect::<Vec<_>>().join(" ");
+        for SettingInfo { key, default } in Settings::table() {
+            let flag = format!("--{}", key.replace('_', "-"));
+            assert!(help.contains(&flag), "{flag} missing from --help");
+            if let Some(d) = default {
+                let d = d.split_whitespace().collect::<Vec<_>>().join(" ");
+                assert!(help.contains(&format!("[default: {d}]")), "{flag}: {d}");
+            }
+        }
+        assert!(help.contains("-c, --config"));
+        assert!(parse(&["--insecure-no-tls"]).settings.insecure_no_tls == Some(true));
+        assert!(command()
+            .try_get_matches_from(["serve", "--insecure-no-tls=false"])
+            .is_err());
+    }
+}

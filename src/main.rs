@@ -1,5 +1,6 @@
 //! The `portcullis` command: parses the command line and dispatches to the subcommand's
 //! module in [`portcullis::cli`].
+#![forbid(unsafe_code)]
 
 use std::process::ExitCode;
 

@@ -22,7 +22,6 @@ use hyper::body::{Body, Incoming};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 
-use crate::config::defaults;
 use crate::docker::json::{self, Json};
 use crate::docker::path::{canonicalise, ApiVersion};
 use crate::docker::query::Query;
@@ -66,6 +65,7 @@ pub struct Limits {
 /// The defaults of `portcullis serve` (see [`crate::config::defaults`]).
 impl Default for Limits {
     fn default() -> Self {
+        use crate::config::defaults;
         Limits {
             max_body: defaults::MAX_BODY_BYTES,
             min_api: defaults::MIN_API_VERSION,

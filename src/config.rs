@@ -10,7 +10,9 @@
 //! given"), plus [`Settings::overlay`] (flags over file) and [`Settings::table`] (the keys
 //! and default texts, which the README test and `--help` read). A macro rather than a
 //! hand-written struct because the overlay and the table must name every field: written
-//! by hand they are the copies that drift.
+//! by hand they are the copies that drift. [`Settings::validate`] is the one place that
+//! checks the settings and turns them into a typed [`Config`]; a unit test holds the
+//! README's flags table to [`Settings::table`].
 
 use std::fmt::Display;
 use std::path::{Path, PathBuf};

@@ -1,6 +1,7 @@
 //! Registries the daemon would connect to (PC-1031): a pull (`images/create
 //! ?fromImage=`), a push, a tag into a registry (what a later push sends), a search, a
-//! login (`/auth`'s `serveraddress`), a distribution inspect and a service's image make
+//! login (`/auth`'s `serveraddress`), a distribution inspect, a plugin's `remote` and a
+//! service's image make
 //! dockerd dial the registry from the host's network, and a loopback registry is even
 //! spoken to over plain HTTP. So, unless `registries.allowlist` names it, a registry
 //! host that is the host's own or a private address (loopback, link-local with the
@@ -145,7 +146,17 @@ pub fn violations(p: &Policy, req: &RequestView) -> Vec<String> {
                 named.push((format!("pulling {image:?}"), image_registry(image)));
             }
         }
-        OpKind::ImagePush => named.push((format!("pushing {target:?}"), image_registry(target))),
+        OpKind::ImagePush | OpKind::PluginPush => {
+            named.push((format!("pushing {target:?}"), image_registry(target)))
+        }
+        OpKind::PluginPull | OpKind::PluginUpgrade | OpKind::PluginPrivileges => {
+            if let Some(remote) = q.get("remote").filter(|r| !r.is_empty()) {
+                named.push((
+                    format!("fetching plugin {remote:?}"),
+                    image_registry(remote),
+                ));
+            }
+        }
         OpKind::ImageTag => {
             if let Some(repo) = q.get("repo").filter(|r| !r.is_empty()) {
                 named.push((

@@ -605,6 +605,11 @@ fn depth_cases(d: &DockerDaemon, proxy: &Proxy, c: &Path, work: &Path, cases: &m
                 assert_ok(&ok, &format!("run -w /tmp {image}"));
                 assert_eq!(stdout_of(&ok).trim(), "/tmp");
             }
+            // A reference with a registry and a path is looked up as the daemon reads it.
+            d.direct_ok(&["tag", "pc-procwd:1", "registry.example:5000/team/procwd:1"]);
+            let out = docker(&["run", "--rm", "registry.example:5000/team/procwd:1", "true"]);
+            assert_denied(&out, "PC-1021", "run registry.example:5000/team/procwd:1");
+            let _ = d.direct(&["rmi", "registry.example:5000/team/procwd:1"]);
             // The same commit through Portcullis is refused.
             assert_ok(
                 &docker(&["create", "--name", "wdsrc2", TEST_IMAGE, "true"]),

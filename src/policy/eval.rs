@@ -833,9 +833,6 @@ impl<'a> Ctx<'a> {
         let what = "the container";
         self.image(s(body, "Image"), what);
         self.workdir(s(body, "WorkingDir"), what);
-        if s(body, "WorkingDir").is_empty() {
-            self.image_workdir(s(body, "Image"));
-        }
         let empty = Json::Null;
         let hc = body.get("HostConfig").unwrap_or(&empty);
         self.host_config(hc, what);
@@ -852,6 +849,10 @@ impl<'a> Ctx<'a> {
                     );
                 }
             }
+        }
+        // A request denied already needs no lookup of its image (audit records all).
+        if s(body, "WorkingDir").is_empty() && (self.out.is_empty() || self.p.mode == Mode::Audit) {
+            self.image_workdir(s(body, "Image"));
         }
     }
 

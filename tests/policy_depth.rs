@@ -263,6 +263,22 @@ fn inherited_working_directories_are_checked() {
             "{body}: {lookups:?}"
         );
     }
+    // A create refused already asks nothing about its image; an auditing policy does,
+    // to record everything.
+    let privileged = r#"{"Image":"unknown","HostConfig":{"Privileged":true}}"#;
+    let audit = set_of("name = \"a\"\nmode = \"audit\"\n");
+    for (set, wants_image) in [(&set, false), (&audit, true)] {
+        let Outcome::Decided { lookups, .. } =
+            decide(set, &post, "/containers/create", Some(privileged), &facts)
+        else {
+            panic!("refused")
+        };
+        assert_eq!(
+            lookups.contains(&Lookup::Image("unknown".into())),
+            wants_image,
+            "{lookups:?}"
+        );
+    }
     // An exec without a working directory runs in its container's.
     for (name, wd) in [
         ("inproc", "/proc/self/fd/7"),

@@ -96,7 +96,9 @@ fn host_refusal(host: &str) -> Option<String> {
         .map(|a| a.to_string())
         .or_else(|_| host.parse::<Ipv6Addr>().map(|a| a.to_string()));
     if let Ok(ip) = ip {
-        let block = Cidr::parse(&ip)?;
+        let Some(block) = Cidr::parse(&ip) else {
+            return Some("is not an address Portcullis can read".into());
+        };
         if let Some((_, range)) = host_ranges()
             .iter()
             .chain(private_ranges())

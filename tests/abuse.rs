@@ -45,8 +45,9 @@ const SMUGGLED: &str = "smuggled";
 // The fake daemon
 // ---------------------------------------------------------------------------
 
-/// The policy's own lookups (`GET /containers/X/json`, `/volumes/X`, `/services/X`
-/// without a version prefix), as opposed to requests forwarded for the client.
+/// The policy's own lookups (`GET /containers/X/json`, `/images/X/json`, `/volumes/X`,
+/// `/services/X` without a version prefix), as opposed to requests forwarded for the
+/// client.
 fn is_lookup_line(line: &str) -> bool {
     let Some(path) = line.strip_prefix("GET ").and_then(|r| r.split(' ').next()) else {
         return false;
@@ -54,7 +55,7 @@ fn is_lookup_line(line: &str) -> bool {
     let segs: Vec<&str> = path.split('/').collect();
     matches!(
         segs.as_slice(),
-        ["", "containers", _, "json"] | ["", "volumes" | "services", _]
+        ["", "containers" | "images", _, "json"] | ["", "volumes" | "services", _]
     )
 }
 

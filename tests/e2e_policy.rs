@@ -501,6 +501,8 @@ except docker.errors.APIError as e:
         },
     );
 
+    depth_cases(&d, &proxy, &c, work.path(), &mut cases);
+
     cases.run(
         "the proxy log has one line per request with identity and rule ids",
         || {
@@ -514,4 +516,152 @@ except docker.errors.APIError as e:
     );
 
     cases.finish();
+}
+
+/// The second wave of depth rules against the real daemon: working directories that
+/// reach /proc through runc's links or an image (PC-1021), subnets outside the
+/// daemon's pools (PC-1030), registries of the host (PC-1031).
+fn depth_cases(d: &DockerDaemon, proxy: &Proxy, c: &Path, work: &Path, cases: &mut Cases) {
+    let docker = |args: &[&str]| docker_via(proxy, c, args, None);
+
+    cases.run(
+        "deny a /dev/fd/N working directory on run and exec (PC-1021)",
+        || {
+            for wd in ["/dev/fd/7", "//dev/./fd/7", "/dev/stdin"] {
+                let out = docker(&[
+                    "run", "--rm", "--name", "devfdwd", "-w", wd, TEST_IMAGE, "true",
+                ]);
+                assert_denied(&out, "PC-1021", &format!("run -w {wd}"));
+                assert_no_container(d, "devfdwd");
+            }
+            assert_ok(
+                &docker(&[
+                    "run",
+                    "-d",
+                    "--name",
+                    "wdexecbox",
+                    TEST_IMAGE,
+                    "sleep",
+                    "300",
+                ]),
+                "run wdexecbox",
+            );
+            let out = docker(&["exec", "-w", "/dev/fd/7", "wdexecbox", "pwd"]);
+            assert_denied(&out, "PC-1021", "exec -w /dev/fd/7");
+            let ok = docker(&["exec", "-w", "/tmp", "wdexecbox", "pwd"]);
+            assert_ok(&ok, "exec -w /tmp");
+            assert_eq!(stdout_of(&ok).trim(), "/tmp");
+            let ok = docker(&["exec", "wdexecbox", "pwd"]);
+            assert_ok(&ok, "exec without -w");
+            let _ = d.direct(&["rm", "-f", "wdexecbox"]);
+        },
+    );
+
+    cases.run(
+        "deny running an image whose WORKDIR reaches /proc (PC-1021: build, commit)",
+        || {
+            // Both images are made on the daemon's own socket, as an operator (or an
+            // image pulled from anywhere) would bring them.
+            let ctx = work.join("procwd-ctx");
+            fs::create_dir_all(&ctx).unwrap();
+            fs::write(
+                ctx.join("Dockerfile"),
+                format!("FROM {TEST_IMAGE}\nWORKDIR /proc/self/fd/7\n"),
+            )
+            .unwrap();
+            let ctx_arg = ctx.to_string_lossy().into_owned();
+            let mut build = d.direct_command(&["build", "-t", "pc-procwd:1", &ctx_arg]);
+            build.env("DOCKER_BUILDKIT", "0");
+            assert_ok(
+                &run_command(build, Input::Null, COMMAND_TIMEOUT),
+                "DOCKER_BUILDKIT=0 docker build (direct)",
+            );
+            d.direct_ok(&["create", "--name", "wdsrc", TEST_IMAGE, "true"]);
+            d.direct_ok(&[
+                "commit",
+                "--change",
+                "WORKDIR /dev/fd/7",
+                "wdsrc",
+                "pc-devfdwd:1",
+            ]);
+            let _ = d.direct(&["rm", "-f", "wdsrc"]);
+            for (image, wd) in [
+                ("pc-procwd:1", "/proc/self/fd/7"),
+                ("pc-devfdwd:1", "/dev/fd/7"),
+            ] {
+                let inspected = d.direct_ok(&[
+                    "image",
+                    "inspect",
+                    "--format",
+                    "{{.Config.WorkingDir}}",
+                    image,
+                ]);
+                assert_eq!(inspected.trim(), wd, "{image} WorkingDir");
+                let out = docker(&["run", "--rm", "--name", "inheritwd", image, "true"]);
+                assert_denied(&out, "PC-1021", &format!("run {image}"));
+                assert_no_container(d, "inheritwd");
+                // A working directory of its own overrides the image's.
+                let ok = docker(&["run", "--rm", "-w", "/tmp", image, "pwd"]);
+                assert_ok(&ok, &format!("run -w /tmp {image}"));
+                assert_eq!(stdout_of(&ok).trim(), "/tmp");
+            }
+            // A reference with a registry and a path is looked up as the daemon reads it.
+            d.direct_ok(&["tag", "pc-procwd:1", "registry.example:5000/team/procwd:1"]);
+            let out = docker(&["run", "--rm", "registry.example:5000/team/procwd:1", "true"]);
+            assert_denied(&out, "PC-1021", "run registry.example:5000/team/procwd:1");
+            let _ = d.direct(&["rmi", "registry.example:5000/team/procwd:1"]);
+            // The same commit through Portcullis is refused.
+            assert_ok(
+                &docker(&["create", "--name", "wdsrc2", TEST_IMAGE, "true"]),
+                "create wdsrc2",
+            );
+            let out = docker(&[
+                "commit",
+                "--change",
+                "WORKDIR /dev/fd/7",
+                "wdsrc2",
+                "pc-devfdwd:2",
+            ]);
+            assert_denied(&out, "PC-1021", "commit --change WORKDIR /dev/fd/7");
+            let _ = d.direct(&["rm", "-f", "wdsrc2"]);
+            let _ = d.direct(&["rmi", "pc-procwd:1", "pc-devfdwd:1"]);
+        },
+    );
+
+    cases.run(
+        "deny a network outside the daemon's pools (PC-1030)",
+        || {
+            let out = docker(&["network", "create", "--subnet", "10.99.0.0/24", "lannet"]);
+            assert_denied(&out, "PC-1030", "network create 10.99.0.0/24");
+            let ls = d.direct_ok(&["network", "ls", "--format", "{{.Name}}"]);
+            assert!(
+                !ls.lines().any(|l| l == "lannet"),
+                "network was created: {ls}"
+            );
+            let ok = docker(&["network", "create", "--subnet", "172.29.5.0/24", "poolnet"]);
+            assert_ok(&ok, "network create in the pools");
+            let _ = d.direct(&["network", "rm", "poolnet"]);
+        },
+    );
+
+    cases.run("deny a registry on the host's loopback (PC-1031)", || {
+        let port = free_tcp_port();
+        let registry = format!("127.0.0.1:{port}");
+        let out = docker_via(
+            proxy,
+            c,
+            &["login", &registry, "-u", "u", "--password-stdin"],
+            Some(b"p\n"),
+        );
+        assert_denied(&out, "PC-1031", "docker login 127.0.0.1");
+        let image = format!("{registry}/x:1");
+        assert_denied(&docker(&["pull", &image]), "PC-1031", "docker pull");
+        let out = docker(&["tag", TEST_IMAGE, &image]);
+        assert_denied(&out, "PC-1031", "docker tag into the registry");
+        d.direct_ok(&["tag", TEST_IMAGE, &image]);
+        assert_denied(&docker(&["push", &image]), "PC-1031", "docker push");
+        let _ = d.direct(&["rmi", &image]);
+        let out = docker(&["search", &format!("localhost:{port}/x")]);
+        assert_denied(&out, "PC-1031", "docker search");
+    });
 }

@@ -596,8 +596,10 @@ async fn identity_comes_only_from_the_certificate() {
         .unwrap();
     assert_eq!(status_of(&resp), 200, "alice may: {resp}");
     let seen = serve.rec.requests();
-    assert_eq!(seen.len(), 1, "{seen:#?}");
-    let forwarded: serde_json::Value = serde_json::from_slice(&seen[0].body).unwrap();
+    // The policy's lookup of the image (the working directory it gives), then the create.
+    assert_eq!(seen.len(), 2, "{seen:#?}");
+    assert!(seen[0].line().starts_with("GET /images/"), "{seen:#?}");
+    let forwarded: serde_json::Value = serde_json::from_slice(&seen[1].body).unwrap();
     assert_eq!(
         forwarded,
         serde_json::from_str::<serde_json::Value>(PRIV).unwrap()

@@ -152,10 +152,16 @@ async fn forwarded_body_is_the_checked_reserialisation() {
     c.write_all(raw.as_bytes()).await.unwrap();
     let mut r = BufReader::new(c);
     let (h, _) = read_response(&mut r).await;
-    // The named volume lookup goes first.
+    // The named volume lookup goes first, then the image's (for its working directory).
     let lookup = seen.recv().await.unwrap();
     assert!(
         lookup.head.starts_with("GET /volumes/v HTTP/1.1"),
+        "{}",
+        lookup.head
+    );
+    let lookup = seen.recv().await.unwrap();
+    assert!(
+        lookup.head.starts_with("GET /images/x/json HTTP/1.1"),
         "{}",
         lookup.head
     );

@@ -4,6 +4,8 @@
 pub mod json;
 pub mod path;
 pub mod query;
+pub mod reference;
 pub mod route;
 pub mod schema;
 pub mod value;
+pub mod workdir;

@@ -2,7 +2,9 @@
 
 use crate::docker::json::{Json, Object};
 
-use super::model::{clean_path, host_ranges, normalise_cap, under, Cidr, Mode, Policy};
+use super::model::{
+    clean_path, default_pools, host_ranges, normalise_cap, under, Cidr, Mode, Policy,
+};
 use super::rules as r;
 use super::{Decision, Facts, Lookup, RequestView, Violation};
 use crate::docker::route::OpKind;
@@ -210,7 +212,12 @@ impl<'a> Ctx<'a> {
             return false;
         }
         if !self.referenced.iter().any(|(l, _)| *l == what) {
-            if self.referenced.len() >= MAX_REFERENCES {
+            let named = self
+                .referenced
+                .iter()
+                .filter(|(l, _)| !matches!(l, Lookup::Image(_)))
+                .count();
+            if named >= MAX_REFERENCES {
                 self.too_many_references = true;
                 return false;
             }
@@ -485,14 +492,32 @@ impl<'a> Ctx<'a> {
     }
 
     fn workdir(&mut self, wd: &str, what: &str) {
-        if !self.p.containers.allow_proc_workdir
-            && under(&clean_path(wd), "/proc")
-            && wd.starts_with('/')
-        {
+        if self.p.containers.allow_proc_workdir || wd.is_empty() {
+            return;
+        }
+        if let Some(why) = super::workdir::refusal(wd) {
             self.deny(
                 r::PROC_WORKDIR,
-                format!("{what} sets working directory {wd:?}"),
+                format!("{what} sets working directory {wd:?}, which {why}"),
             );
+        }
+    }
+
+    /// A container created without a working directory runs in its image's: the image
+    /// is looked up (PC-1021 on what it would inherit).
+    fn image_workdir(&mut self, image: &str) {
+        if self.p.containers.allow_proc_workdir || image.is_empty() {
+            return;
+        }
+        // One lookup per request at most: not counted against MAX_REFERENCES.
+        let known = self.facts.images.get(image);
+        let lookup = Lookup::Image(image.to_string());
+        if !self.referenced.iter().any(|(l, _)| *l == lookup) {
+            self.referenced.push((lookup, known.is_none()));
+        }
+        if let Some(Some(f)) = known {
+            let what = format!("the container inherits from image {image:?}; the image");
+            self.workdir(&f.working_dir, &what);
         }
     }
 
@@ -747,8 +772,18 @@ impl<'a> Ctx<'a> {
     }
 
     /// The address blocks a new network's IPAM configuration names.
-    fn subnets(&mut self, ipam: Option<&Json>) {
-        let allowlist = &self.p.subnet_allowlist;
+    fn subnets(&mut self, ipam: Option<&Json>, driver: &str) {
+        let (allowlist, allowlist_name) = if self.p.subnet_allowlist.is_empty() {
+            (
+                default_pools(driver),
+                "the daemon's default address pools (networks.subnet_allowlist is not set)",
+            )
+        } else {
+            (
+                self.p.subnet_allowlist.as_slice(),
+                "networks.subnet_allowlist",
+            )
+        };
         let host = host_ranges();
         for (n, cfg) in ipam
             .map(|i| arr(i, "Config"))
@@ -778,10 +813,10 @@ impl<'a> Ctx<'a> {
                     );
                     continue;
                 };
-                if !allowlist.is_empty() && !allowlist.iter().any(|a| block.within(a)) {
+                if !allowlist.iter().any(|a| block.within(a)) {
                     self.deny(
                         r::NETWORK_SUBNET,
-                        format!("{what} is outside networks.subnet_allowlist"),
+                        format!("{what} is outside {allowlist_name}"),
                     );
                 }
                 if let Some((_, range)) = host.iter().find(|(h, _)| block.overlaps(h)) {
@@ -814,6 +849,10 @@ impl<'a> Ctx<'a> {
                     );
                 }
             }
+        }
+        // A request denied already needs no lookup of its image (audit records all).
+        if s(body, "WorkingDir").is_empty() && (self.out.is_empty() || self.p.mode == Mode::Audit) {
+            self.image_workdir(s(body, "Image"));
         }
     }
 
@@ -947,6 +986,9 @@ impl<'a> Ctx<'a> {
             }
         }
         self.resources(hc, what, true);
+        for (rule, m) in super::resources::violations(self.p, hc, what) {
+            self.deny(rule, m);
+        }
     }
 
     fn service(&mut self, spec: &Json) {
@@ -1000,6 +1042,9 @@ impl<'a> Ctx<'a> {
             what,
         );
         self.sysctls(cs.get("Sysctls"), what);
+        for (rule, m) in super::resources::violations(self.p, cs, what) {
+            self.deny(rule, m);
+        }
         let c = &self.p.containers;
         if let Some(pr) = cs.get("Privileges") {
             let mut bad = Vec::new();
@@ -1175,6 +1220,9 @@ impl Policy {
             OpKind::ContainerUpdate => {
                 if let Some(b) = body {
                     cx.resources(b, "the update", false);
+                    for (rule, m) in super::resources::violations(self, b, "the update") {
+                        cx.deny(rule, m);
+                    }
                 }
             }
             OpKind::ExecCreate => {
@@ -1186,6 +1234,15 @@ impl Policy {
                         );
                     }
                     cx.workdir(s(b, "WorkingDir"), "the exec");
+                    // Without one, the exec runs in its container's working directory.
+                    if s(b, "WorkingDir").is_empty() {
+                        if let Some(Some(f)) =
+                            req.op.target.as_deref().and_then(|t| cx.container(t))
+                        {
+                            let what = format!("the exec inherits from container {:?}; it", f.name);
+                            cx.workdir(&f.working_dir, &what);
+                        }
+                    }
                 }
             }
             OpKind::Commit => {
@@ -1228,7 +1285,7 @@ impl Policy {
                     if super::eval::b(b, "Ingress") && !self.networks.allow_ingress {
                         cx.deny(r::NETWORK_DRIVER, "ingress networks are not allowed");
                     }
-                    cx.subnets(b.get("IPAM"));
+                    cx.subnets(b.get("IPAM"), driver);
                     if non_empty(b, "ConfigFrom") && !self.networks.allow_driver_options {
                         cx.deny(
                             r::NETWORK_DRIVER,
@@ -1288,6 +1345,9 @@ impl Policy {
                 cx.changes(q.all("changes"), "the import");
             }
             _ => {}
+        }
+        for m in super::registry::violations(self, req) {
+            cx.deny(r::REGISTRY, m);
         }
         cx.finish()
     }

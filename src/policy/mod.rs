@@ -7,7 +7,10 @@ mod eval;
 pub mod model;
 pub mod pin;
 pub mod pipeline;
+pub mod registry;
+mod resources;
 pub mod rules;
+mod workdir;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -61,6 +64,8 @@ pub enum Lookup {
     Network(String),
     /// An exec instance by id, for the container it runs in.
     Exec(String),
+    /// An image by reference or id, for the working directory it gives a container.
+    Image(String),
 }
 
 /// An existing swarm service.
@@ -125,6 +130,8 @@ pub struct ContainerFacts {
     pub mounts: Vec<(String, String)>,
     /// `HostConfig.VolumesFrom` as stored (`name[:mode]`).
     pub volumes_from: Vec<String>,
+    /// `Config.WorkingDir`: where an exec without a working directory runs.
+    pub working_dir: String,
 }
 
 impl ContainerFacts {
@@ -169,6 +176,24 @@ impl ContainerFacts {
                         .collect()
                 })
                 .unwrap_or_default(),
+            working_dir: s(&v["Config"]["WorkingDir"]),
+        }
+    }
+}
+
+/// An existing image.
+#[derive(Debug, Clone, Default)]
+pub struct ImageFacts {
+    pub id: String,
+    /// `Config.WorkingDir`: where a container created without one runs.
+    pub working_dir: String,
+}
+
+impl ImageFacts {
+    pub fn from_inspect(v: &Value) -> Self {
+        ImageFacts {
+            id: v["Id"].as_str().unwrap_or("").to_string(),
+            working_dir: v["Config"]["WorkingDir"].as_str().unwrap_or("").to_string(),
         }
     }
 }
@@ -230,6 +255,7 @@ pub struct Facts {
     pub services: HashMap<String, Option<ServiceFacts>>,
     pub networks: HashMap<String, Option<NetworkFacts>>,
     pub execs: HashMap<String, Option<ExecFacts>>,
+    pub images: HashMap<String, Option<ImageFacts>>,
 }
 
 impl Facts {
@@ -240,6 +266,7 @@ impl Facts {
             Lookup::Service(n) => self.services.contains_key(n),
             Lookup::Network(n) => self.networks.contains_key(n),
             Lookup::Exec(n) => self.execs.contains_key(n),
+            Lookup::Image(n) => self.images.contains_key(n),
         }
     }
 }

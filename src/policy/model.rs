@@ -72,6 +72,7 @@ pub struct Containers {
     pub image_allowlist: Vec<String>,
     pub allow_exec_privileged: bool,
     pub allow_proc_workdir: bool,
+    pub allow_negative_oom_score_adj: bool,
     pub max_memory_bytes: i64,
     pub max_nano_cpus: i64,
     pub max_pids: i64,
@@ -101,6 +102,7 @@ impl Default for Containers {
             image_allowlist: vec![],
             allow_exec_privileged: false,
             allow_proc_workdir: false,
+            allow_negative_oom_score_adj: false,
             max_memory_bytes: 0,
             max_nano_cpus: 0,
             max_pids: 0,
@@ -131,8 +133,9 @@ pub struct Networks {
     pub allow_driver_options: bool,
     pub allow_ingress: bool,
     /// CIDRs every explicit subnet, range, gateway and auxiliary address of a new
-    /// network must lie in; empty: any, except the host's own ranges (loopback,
-    /// link-local, multicast, unspecified).
+    /// network must lie in; empty: the daemon's own default address pools
+    /// ([`DEFAULT_LOCAL_POOLS`], [`DEFAULT_GLOBAL_POOLS`] for overlay). The host's own
+    /// ranges (loopback, link-local, multicast, unspecified) are refused either way.
     pub subnet_allowlist: Vec<String>,
 }
 
@@ -214,6 +217,37 @@ impl Cidr {
     }
 }
 
+/// dockerd's default address pools for local networks (libnetwork `ipamutils`,
+/// 20.10: 172.17.0.0/16 to 172.31.0.0/16 as /16s, 192.168.0.0/16 as /20s), as CIDR
+/// blocks: what it hands out when a bridge is created without a subnet.
+pub const DEFAULT_LOCAL_POOLS: &[&str] = &[
+    "172.17.0.0/16",
+    "172.18.0.0/15",
+    "172.20.0.0/14",
+    "172.24.0.0/13",
+    "192.168.0.0/16",
+];
+
+/// Swarm's default address pool for overlay networks (`10.0.0.0/8` as /24s).
+pub const DEFAULT_GLOBAL_POOLS: &[&str] = &["10.0.0.0/8"];
+
+/// The blocks a new network's explicit addresses must lie in when the policy sets no
+/// `networks.subnet_allowlist`: the daemon's default pools for the driver.
+pub fn default_pools(driver: &str) -> &'static [Cidr] {
+    static LOCAL: std::sync::OnceLock<Vec<Cidr>> = std::sync::OnceLock::new();
+    static GLOBAL: std::sync::OnceLock<Vec<Cidr>> = std::sync::OnceLock::new();
+    let (cell, list) = if driver == "overlay" {
+        (&GLOBAL, DEFAULT_GLOBAL_POOLS)
+    } else {
+        (&LOCAL, DEFAULT_LOCAL_POOLS)
+    };
+    cell.get_or_init(|| {
+        list.iter()
+            .map(|r| Cidr::parse(r).expect("a valid built-in pool"))
+            .collect()
+    })
+}
+
 /// The host's own address ranges, parsed once, each with its text.
 pub fn host_ranges() -> &'static [(Cidr, &'static str)] {
     static PARSED: std::sync::OnceLock<Vec<(Cidr, &'static str)>> = std::sync::OnceLock::new();
@@ -256,6 +290,16 @@ pub struct Images {
     pub allow_import_from_url: bool,
 }
 
+/// PC-1031: the registries the daemon may be made to connect to.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct Registries {
+    /// Registry hosts (`host` or `host:port`, lower case; `docker.io` for Docker Hub)
+    /// that are the only ones allowed when not empty, whatever their address. Empty:
+    /// any registry except the host's own, private, metadata and single-label ones.
+    pub allowlist: Vec<String>,
+}
+
 /// A policy file as written.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -282,6 +326,8 @@ pub struct PolicyFile {
     pub build: Build,
     #[serde(default)]
     pub images: Images,
+    #[serde(default)]
+    pub registries: Registries,
 }
 
 /// A validated, ready-to-evaluate policy.
@@ -306,6 +352,7 @@ pub struct Policy {
     pub subnet_allowlist: Vec<Cidr>,
     pub build: Build,
     pub images: Images,
+    pub registries: Registries,
 }
 
 /// One problem found in a policy file.
@@ -434,6 +481,16 @@ impl Policy {
                 ))),
             }
         }
+        for (i, r) in raw.registries.allowlist.iter().enumerate() {
+            let readable = crate::docker::reference::split_host_port(r).is_some()
+                && !r.contains('/')
+                && r.to_ascii_lowercase() == *r;
+            if !readable {
+                errors.push(err(format!(
+                    "registries.allowlist[{i}]: {r:?} is not a registry host (host or host:port, lower case)"
+                )));
+            }
+        }
         if !errors.is_empty() {
             return Err(errors);
         }
@@ -455,6 +512,7 @@ impl Policy {
             subnet_allowlist,
             build: raw.build,
             images: raw.images,
+            registries: raw.registries,
         })
     }
 

@@ -86,9 +86,9 @@ rules! {
     MOUNT_TYPE = "PC-1020", "mount types other than volume, tmpfs and (checked) bind: npipe, cluster, image",
         "they reach the host's pipes, cluster volumes or other tenants' images", "(always on)",
         "use volume or tmpfs mounts";
-    PROC_WORKDIR = "PC-1021", "a working directory under /proc",
+    PROC_WORKDIR = "PC-1021", "a working directory that reaches /proc (also through runc's /dev/fd, /dev/stdin… links or ..), or is relative, on container create, exec, service Dir and commit/import WORKDIR changes; creating a container from an image whose WorkingDir does (and an exec without -w in a container whose WorkingDir does)",
         "WORKDIR /proc/self/fd/N escapes through runc (CVE-2024-21626)", "containers.allow_proc_workdir",
-        "use a normal working directory";
+        "use a normal working directory (and images with one)";
     NETWORK_DRIVER = "PC-1022", "network drivers outside the allowlist (macvlan, ipvlan, host…), driver options, ingress networks",
         "they put containers on the host's L2 or change host bridges", "networks.drivers_allowed, allow_driver_options, allow_ingress",
         "create a plain bridge or overlay network";
@@ -112,10 +112,22 @@ rules! {
         "what runs inside such a container, or sees its processes, has its host access: one tenant's (or the operator's) exception must not become everyone's",
         "the setting of the host access in question (containers.allow_privileged, allow_host_binds…)",
         "work in containers created under this policy";
-    NETWORK_SUBNET = "PC-1030", "network subnets, IP ranges, gateways and auxiliary addresses in the host's own ranges (loopback, link-local with the metadata address 169.254.169.254, multicast) or outside the subnet allowlist",
-        "a bridge for addresses the host uses shadows the host's own route to them: the tenant's container receives the host's traffic",
+    NETWORK_SUBNET = "PC-1030", "network subnets, IP ranges, gateways and auxiliary addresses in the host's own ranges (loopback, link-local with the metadata address 169.254.169.254, multicast) or outside the subnet allowlist (by default the daemon's own pools: 172.17.0.0/16-172.31.0.0/16 and 192.168.0.0/16, 10.0.0.0/8 for overlay)",
+        "a bridge for addresses the host uses (its LAN, its routes) shadows the host's own route to them: the tenant's container receives the host's traffic",
         "networks.subnet_allowlist",
         "let the daemon pick the subnet, or use one from the allowlist";
+    REGISTRY = "PC-1031", "pull, push, tag into, search, log in to or inspect at a registry that is the host's own or private (loopback incl. localhost and 127/8, ::1, link-local with 169.254.169.254, RFC 1918, ULA, IPv4-mapped forms, metadata and *.internal names, single-label and numeric hosts), or not in the registry allowlist; service images from such registries",
+        "the daemon connects to the registry from the host's network (loopback ones over plain HTTP): SSRF against the host's and its network's services",
+        "registries.allowlist",
+        "use a public registry, or ask the operator to allowlist yours";
+    OOM_SCORE_ADJ = "PC-1032", "--oom-score-adj below 0 (container create, service OomScoreAdj)",
+        "under memory pressure the kernel kills the host's processes before the tenant's",
+        "containers.allow_negative_oom_score_adj",
+        "leave --oom-score-adj at 0 or raise it";
+    BLKIO_DEVICE = "PC-1033", "blkio throttle devices (--blkio-weight-device, --device-read-bps/-iops, --device-write-bps/-iops) with a path outside /dev/, with . or .. segments, or reaching /proc",
+        "dockerd stat()s each path as root on the host, and its error tells whether a host path exists",
+        "(always on)",
+        "name the block device by its /dev/ path";
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@ use http_body_util::{BodyExt, Limited};
 use super::{empty_body, ProxyState, UPSTREAM_AUTHORITY};
 use crate::error::ProxyError;
 use crate::policy::{
-    ContainerFacts, ExecFacts, Facts, Lookup, NetworkFacts, ServiceFacts, VolumeFacts,
+    ContainerFacts, ExecFacts, Facts, ImageFacts, Lookup, NetworkFacts, ServiceFacts, VolumeFacts,
 };
 
 /// Rounds of lookups: the deepest chain is an exec, its container, the container that
@@ -82,6 +82,10 @@ pub async fn gather<T>(
                 Lookup::Volume(n) => {
                     let path = format!("/volumes/{}", enc(&n));
                     fetch(state, path, n, &mut f.volumes, VolumeFacts::from_inspect).await?
+                }
+                Lookup::Image(n) => {
+                    let path = format!("/images/{}/json", enc(&n));
+                    fetch(state, path, n, &mut f.images, ImageFacts::from_inspect).await?
                 }
             }
         }

@@ -404,3 +404,172 @@ pub fn check_request<'b>(
     }
     decided(target, decision, lookups, value)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target(method: &Method, t: &str) -> Target {
+        let (p, q) = t.split_once('?').unwrap_or((t, ""));
+        classify(method, p, q, MIN_API).unwrap()
+    }
+
+    /// Every route whose body streams unread (BodyKind::Binary).
+    const BINARY_ROUTES: &[(&str, &str, OpKind)] = &[
+        (
+            "PUT",
+            "/v1.41/containers/c1/archive?path=/tmp",
+            OpKind::PutContainerArchive,
+        ),
+        ("POST", "/v1.41/images/load", OpKind::ImageLoad),
+        (
+            "POST",
+            "/v1.41/images/create?fromSrc=-&repo=r",
+            OpKind::ImageCreate,
+        ),
+        ("POST", "/v1.41/build?t=x", OpKind::Build),
+        ("POST", "/v1.41/plugins/create?name=p", OpKind::PluginCreate),
+    ];
+
+    const ENCODINGS: &[&str] = &[
+        "gzip",
+        "x-gzip",
+        "GZIP",
+        "deflate",
+        "br",
+        "compress",
+        "x-compress",
+        "zstd",
+        "identity",
+        "gzip, identity",
+        "bzip2",
+        "",
+    ];
+
+    fn with_encoding(ce: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(header::CONTENT_ENCODING, HeaderValue::from_str(ce).unwrap());
+        h
+    }
+
+    #[test]
+    fn content_encoding_streams_on_every_binary_route() {
+        for (method, t, kind) in BINARY_ROUTES {
+            let method = Method::from_bytes(method.as_bytes()).unwrap();
+            let target = target(&method, t);
+            assert_eq!(target.op.kind, *kind, "{t}");
+            assert!(matches!(target.op.kind.body(), BodyKind::Binary), "{t}");
+            for ce in ENCODINGS {
+                let plan = body_plan(&target.op, &with_encoding(ce));
+                assert!(matches!(plan, Ok(BodyPlan::Stream)), "{t} {ce:?}: {plan:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn content_encoding_is_refused_where_the_body_is_read() {
+        let read = [
+            ("POST", "/v1.41/containers/create"),
+            ("POST", "/v1.41/containers/c1/exec"),
+            ("POST", "/v1.41/volumes/create"),
+            ("POST", "/v1.41/containers/c1/start"),
+            ("GET", "/v1.41/containers/json"),
+        ];
+        for (method, t) in read {
+            let method = Method::from_bytes(method.as_bytes()).unwrap();
+            let target = target(&method, t);
+            for ce in ENCODINGS {
+                match body_plan(&target.op, &with_encoding(ce)) {
+                    Err(ClientError::BadRequest(m)) => {
+                        assert!(m.contains("send it uncompressed"), "{m}")
+                    }
+                    other => panic!("{t} {ce:?}: {other:?}"),
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn unknown_endpoint_with_a_body_is_denied_as_unknown() {
+        let set = PolicySet::builtin();
+        let id = Identity::transport("mtls");
+        for body in [&b"{\"x\":1}"[..], b"not json", b"  "] {
+            match check(
+                &set,
+                &id,
+                &Method::POST,
+                "/v1.41/no/such/route",
+                Some(body),
+                &Facts::default(),
+            ) {
+                Outcome::Decided {
+                    decision: Decision::Deny(v),
+                    ..
+                } => assert_eq!(v[0].rule, "PC-0001", "{v:?}"),
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn classify_refuses_api_versions_below_the_minimum() {
+        let e = classify(&Method::GET, "/v1.23/containers/json", "", MIN_API).unwrap_err();
+        assert!(e.to_string().contains("too old"), "{e}");
+        classify(&Method::GET, "/v1.24/containers/json", "", MIN_API).unwrap();
+        classify(
+            &Method::GET,
+            "/v1.40/containers/json",
+            "",
+            ApiVersion::new(1, 41),
+        )
+        .unwrap_err();
+    }
+
+    #[test]
+    fn an_inspected_body_needs_one_json_content_type() {
+        let schema = Some(&schema::CONTAINER_CREATE);
+        let body = br#"{"Image":"x"}"#;
+        let mut h = HeaderMap::new();
+        assert!(inspect(schema, &h, body).is_err());
+        assert!(inspect(schema, &h, b" \n").unwrap().is_none());
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("Application/JSON; charset=utf-8"),
+        );
+        assert!(inspect(schema, &h, body).unwrap().is_some());
+        h.append(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        assert!(inspect(schema, &h, body).is_err());
+    }
+
+    /// A facts loop that never settles denies with PC-1028 under an enforcing policy.
+    #[test]
+    fn decide_gives_up_after_the_last_round() {
+        let set = PolicySet::builtin();
+        let policy = &set.policies[0];
+        let id = Identity::transport("mtls");
+        let method = Method::POST;
+        let headers = HeaderMap::new();
+        let t = target(&method, "/v1.41/containers/c1/start");
+        let mut decide = Decide::new(policy);
+        let facts = Facts::default();
+        let mut rounds = 0;
+        let decision = loop {
+            // The facts are never given: the policy keeps asking.
+            match decide.step(&view(&id, &method, &headers, &t, None), &facts) {
+                Step::Decided(d) => break d,
+                Step::Fetch(w) => {
+                    assert!(!w.is_empty());
+                    rounds += 1;
+                }
+            }
+        };
+        assert_eq!(rounds, MAX_LOOKUP_ROUNDS);
+        match decision {
+            Decision::Deny(v) => assert_eq!(v[0].rule, "PC-1028"),
+            other => panic!("{other:?}"),
+        }
+    }
+}

@@ -170,3 +170,74 @@ impl RequestLog {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::{ClientError, DaemonError, Denial};
+    use crate::tls::Identity;
+
+    fn log() -> RequestLog {
+        let conn = ConnInfo {
+            identity: Arc::new(Identity::transport("mtls")),
+            remote: "test".into(),
+            slot: None,
+        };
+        let uri: Uri = "/_ping".parse().unwrap();
+        RequestLog::new(&conn, &Method::GET, &uri, Arc::default())
+    }
+
+    /// The outcome and blame recorded for each kind of failure.
+    #[test]
+    fn failures_are_recorded_by_fault() {
+        let mut l = log();
+        l.failed(&ClientError::BadRequest("bad".into()).into());
+        assert_eq!((l.decision, l.upstream_error), (Outcome::Refused, false));
+
+        // A daemon failure after an allow keeps the decision and counts as upstream.
+        let mut l = log();
+        l.decision = Outcome::Allow;
+        l.failed(&DaemonError::Unreachable("down".into()).into());
+        assert_eq!((l.decision, l.upstream_error), (Outcome::Allow, true));
+
+        // The daemon failing a lookup before the decision: refused, upstream.
+        let mut l = log();
+        l.failed(&DaemonError::Timeout("slow".into()).into());
+        assert_eq!((l.decision, l.upstream_error), (Outcome::Refused, true));
+
+        let mut l = log();
+        l.decision = Outcome::Deny;
+        l.failed(
+            &Denial {
+                message: "PC-1001: no".into(),
+            }
+            .into(),
+        );
+        assert_eq!(l.decision, Outcome::Deny);
+        assert_eq!(l.error.as_deref(), Some("PC-1001: no"));
+    }
+
+    #[test]
+    fn outcomes_keep_their_audit_names() {
+        let names: Vec<String> = [
+            Outcome::Undecided,
+            Outcome::Allow,
+            Outcome::AuditDeny,
+            Outcome::Deny,
+            Outcome::Refused,
+        ]
+        .iter()
+        .map(|o| serde_json::to_string(o).unwrap())
+        .collect();
+        assert_eq!(
+            names,
+            [
+                r#""-""#,
+                r#""allow""#,
+                r#""audit-deny""#,
+                r#""deny""#,
+                r#""refused""#
+            ]
+        );
+    }
+}

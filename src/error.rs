@@ -81,10 +81,6 @@ pub enum ProxyError {
 pub struct ClientBodyError(pub hyper::Error);
 
 impl ProxyError {
-    pub fn bad_request(message: impl Into<String>) -> Self {
-        ClientError::BadRequest(message.into()).into()
-    }
-
     pub fn fault(&self) -> Fault {
         match self {
             ProxyError::Client(_) => Fault::Client,

@@ -323,17 +323,23 @@ pub fn check<'b>(
     body: Option<&'b [u8]>,
     facts: &Facts,
 ) -> Outcome<'b> {
-    let mut headers = HeaderMap::new();
-    if body.is_some() {
-        headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        );
-    }
+    static JSON: std::sync::OnceLock<HeaderMap> = std::sync::OnceLock::new();
+    static NONE: std::sync::OnceLock<HeaderMap> = std::sync::OnceLock::new();
+    let headers = match body {
+        Some(_) => JSON.get_or_init(|| {
+            let mut h = HeaderMap::new();
+            h.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+            h
+        }),
+        None => NONE.get_or_init(HeaderMap::new),
+    };
     let req = Request {
         method,
         target,
-        headers: &headers,
+        headers,
         body,
     };
     check_request(set, identity, &req, facts, MIN_API)

@@ -1,10 +1,13 @@
-//! Criterion benches of the pure request path: route classification, the Go-exact JSON
-//! view, and classify + decode + decide for (a) a typical `docker run` create body
+//! Criterion benches of the pure request path (the phases the proxy serves with): the
+//! classify phase, the inspect phase's Go-exact JSON view, and the whole pure path
+//! (classify + inspect + decide + rewrite) for (a) a typical `docker run` create body
 //! (~2 KB), (b) a large compose-generated one (~20 KB), (c) a swarm service create.
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
+use http::header::{HeaderMap, HeaderValue, CONTENT_TYPE};
 use http::Method;
-use portcullis::docker::{json, path, route, schema};
+use portcullis::docker::{json, schema};
+use portcullis::policy::pipeline;
 use portcullis::policy::pipeline::{check, Outcome};
 use portcullis::policy::{Facts, PolicySet, VolumeFacts};
 use portcullis::tls::Identity;
@@ -40,15 +43,28 @@ fn bench(c: &mut Criterion) {
 
     c.bench_function("classify", |b| {
         b.iter(|| {
-            let p = path::canonicalise(black_box("/v1.41/containers/3f2a9c1b7d/logs")).unwrap();
-            black_box(route::classify(&Method::GET, &p.path))
+            black_box(
+                pipeline::classify(
+                    &Method::GET,
+                    black_box("/v1.41/containers/3f2a9c1b7d/logs"),
+                    "",
+                    pipeline::MIN_API,
+                )
+                .unwrap(),
+            )
         })
     });
+    let mut headers = HeaderMap::new();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     c.bench_function("decode run body (2 KB)", |b| {
         b.iter(|| {
             black_box(
-                json::read_body(black_box(run.as_bytes()), Some(&schema::CONTAINER_CREATE))
-                    .unwrap(),
+                pipeline::inspect(
+                    Some(&schema::CONTAINER_CREATE),
+                    &headers,
+                    black_box(run.as_bytes()),
+                )
+                .unwrap(),
             )
         })
     });

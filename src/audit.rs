@@ -8,6 +8,62 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use serde::Serialize;
 
+/// How a request ended, as the log line, the metrics and the audit record name it.
+/// The variants are in the order of their names, so metrics render in that order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Outcome {
+    /// Not decided (`-`): the request ended before the policy was asked.
+    Undecided,
+    /// Allowed with no violation (`allow`).
+    Allow,
+    /// Allowed by an auditing policy despite violations (`audit-deny`).
+    AuditDeny,
+    /// Denied by the policy (`deny`).
+    Deny,
+    /// Refused before the decision: malformed, ambiguous, or the daemon's facts were
+    /// unavailable (`refused`).
+    Refused,
+}
+
+impl Outcome {
+    /// The name in the audit record, the metrics label and the log line.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Undecided => "-",
+            Outcome::Allow => "allow",
+            Outcome::AuditDeny => "audit-deny",
+            Outcome::Deny => "deny",
+            Outcome::Refused => "refused",
+        }
+    }
+
+    /// A policy decision's outcome.
+    pub fn of(decision: &crate::policy::Decision) -> Self {
+        match decision {
+            crate::policy::Decision::Allow(v) if v.is_empty() => Outcome::Allow,
+            crate::policy::Decision::Allow(_) => Outcome::AuditDeny,
+            crate::policy::Decision::Deny(_) => Outcome::Deny,
+        }
+    }
+
+    /// Whether the policy found violations (denied, or would have).
+    pub fn violated(self) -> bool {
+        matches!(self, Outcome::AuditDeny | Outcome::Deny)
+    }
+}
+
+impl std::fmt::Display for Outcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for Outcome {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
 /// One decision record.
 #[derive(Debug, Serialize)]
 pub struct Record<'a> {
@@ -19,7 +75,7 @@ pub struct Record<'a> {
     pub operation: &'a str,
     pub policy: &'a str,
     pub mode: &'a str,
-    pub decision: &'a str,
+    pub decision: Outcome,
     pub rules: &'a [&'static str],
     pub status: u16,
     pub bytes_in: u64,
@@ -172,7 +228,7 @@ mod tests {
             operation: "ContainerCreate",
             policy: "default",
             mode: "enforce",
-            decision: "deny",
+            decision: Outcome::Deny,
             rules: &["PC-1001"],
             status: 403,
             bytes_in: 10,

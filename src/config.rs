@@ -33,7 +33,7 @@ pub mod defaults {
     pub const UPSTREAM: &str = "unix:///var/run/docker.sock";
     pub const MAX_BODY_BYTES: usize = 4 << 20;
     /// Below 1.24, `start` takes a HostConfig, which the policy cannot see at create.
-    pub const MIN_API_VERSION: ApiVersion = ApiVersion::new(1, 24);
+    pub const MIN_API_VERSION: ApiVersion = crate::policy::pipeline::MIN_API;
     pub const GRACE_PERIOD_SECS: u64 = 10;
     pub const CONNECT_TIMEOUT_SECS: u64 = 10;
     /// 0: no limit (`wait`, builds and pulls may take long).

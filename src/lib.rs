@@ -1,16 +1,24 @@
 //! # Portcullis
 //!
-//! A Docker Engine API policy proxy. One request travels one way:
+//! A Docker Engine API policy proxy. One request travels one way, through named phases:
 //!
 //! ```text
-//! accept (TCP / unix) -> TLS + client identity -> HTTP/1.1 (hyper)
-//!   -> classify (method, path) into a typed operation       [docker::route, docker::path]
-//!   -> inspect: bounded read + Go-exact JSON view of bodies  [docker::json, docker::schema]
-//!   -> decide: policy(identity, operation, body, facts)      [policy]
-//!   -> forward a request Portcullis built (streaming), or splice an upgrade [proxy]
-//!   -> log one line per request                              [proxy::body]
+//! accept (TCP / unix) -> TLS + client identity -> HTTP/1.1 (hyper)       [server, tls]
+//!   -> framing: RFC 9112 checks, hop-by-hop headers, upgrades             [proxy::framing]
+//!   -> classify: canonical path, API version, query -> typed Operation    [policy::pipeline, docker]
+//!   -> inspect: body plan (Content-Encoding, Content-Type), bounded read,
+//!               Go-exact JSON view                                        [policy::pipeline, proxy::body]
+//!   -> decide: policy(identity, operation, body, facts), facts loop       [policy::pipeline, proxy::facts]
+//!   -> rewrite: pin checked names to ids                                  [policy::pipeline]
+//!   -> forward a request Portcullis built (streaming), or splice an upgrade [proxy::forward, proxy::splice]
+//!   -> respond: the hook where a response may be filtered (pass-through)  [proxy::forward]
+//!   -> record: one audit record, metrics, the log line                    [proxy::record, audit, metrics]
 //! ```
 //!
+//! The pure phases (classify, inspect, decide, rewrite) exist once, in
+//! [`policy::pipeline`], and are run by the proxy, `policy explain`, the benches and the
+//! fuzz targets alike. Errors say whose fault they are by type ([`error::ProxyError`]:
+//! client, policy, daemon, Portcullis); requests end with an [`audit::Outcome`].
 //! `portcullis` the command is [`cli`]; `unsafe` code is denied everywhere but in
 //! [`sys`] (two libc calls, with their safety argument).
 #![deny(unsafe_code)]

@@ -6,6 +6,8 @@ use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
+use crate::audit::Outcome;
+
 const BUCKETS: [f64; 11] = [
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 30.0,
 ];
@@ -14,7 +16,7 @@ const BUCKETS: [f64; 11] = [
 #[derive(Debug, Clone, Copy)]
 pub struct Sample<'a> {
     pub op: &'static str,
-    pub decision: &'static str,
+    pub decision: Outcome,
     pub rules: &'a [&'static str],
     pub bytes_in: u64,
     pub bytes_out: u64,
@@ -25,7 +27,7 @@ pub struct Sample<'a> {
 /// Process-wide counters.
 #[derive(Default)]
 pub struct Metrics {
-    requests: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
+    requests: Mutex<BTreeMap<(&'static str, Outcome), u64>>,
     denials: Mutex<BTreeMap<&'static str, u64>>,
     bytes_in: AtomicU64,
     bytes_out: AtomicU64,
@@ -53,7 +55,7 @@ impl Metrics {
         if let Ok(mut m) = self.requests.lock() {
             *m.entry((op, decision)).or_default() += 1;
         }
-        if decision == "deny" || decision == "audit-deny" {
+        if decision.violated() {
             if let Ok(mut m) = self.denials.lock() {
                 for r in rules {
                     *m.entry(r).or_default() += 1;
@@ -208,8 +210,8 @@ mod tests {
             secs,
             upstream_error: false,
         };
-        m.request(&s("ContainerCreate", "deny", &["PC-1001"], 0.002));
-        m.request(&s("Ping", "allow", &[], 0.0001));
+        m.request(&s("ContainerCreate", Outcome::Deny, &["PC-1001"], 0.002));
+        m.request(&s("Ping", Outcome::Allow, &[], 0.0001));
         m.reload(true);
         let t = m.render(3, 1);
         assert!(

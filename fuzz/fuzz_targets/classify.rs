@@ -1,9 +1,10 @@
-//! Route classification: canonicalise + classify + query parsing never panic, and the
-//! path sent upstream canonicalises back to the same route (what is checked is what
-//! the daemon routes).
+//! The classify phase: canonicalise + API version + query parsing + classify never
+//! panic, and the target sent upstream classifies back to the same target (what is
+//! checked is what the daemon routes).
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use portcullis::docker::{path, query, route};
+use portcullis::docker::query;
+use portcullis::policy::pipeline;
 
 fuzz_target!(|data: &[u8]| {
     let Ok(s) = std::str::from_utf8(data) else {
@@ -14,11 +15,14 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let (p, q) = target.split_once('?').unwrap_or((target, ""));
-    if let Ok(c) = path::canonicalise(p) {
-        let op = route::classify(&method, &c.path);
-        let again = path::canonicalise(&c.to_upstream()).expect("upstream form is canonical");
-        assert_eq!(again, c);
-        assert_eq!(route::classify(&method, &again.path), op);
+    if let Ok(t) = pipeline::classify(&method, p, q, pipeline::MIN_API) {
+        let upstream = t.upstream();
+        let (up, uq) = upstream.split_once('?').unwrap_or((&upstream, ""));
+        let again = pipeline::classify(&method, up, uq, pipeline::MIN_API)
+            .expect("the upstream target classifies");
+        assert_eq!(again.canonical, t.canonical);
+        assert_eq!(again.query, t.query);
+        assert_eq!(again.op, t.op);
     }
     if let Ok(parsed) = query::Query::parse(q) {
         let re = query::Query::parse(&parsed.encode()).expect("re-encoded query parses");

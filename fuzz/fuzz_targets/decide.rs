@@ -1,7 +1,8 @@
-//! The whole pure path on arbitrary requests. Input: `METHOD TARGET\n` then the body
+//! The whole pure path (every phase the proxy serves with) on arbitrary requests. Input: `METHOD TARGET\n` then the body
 //! (the seed corpus holds requests captured from the docker CLI, compose and the SDK).
 //! Never panics; a privileged or host-network container the builtin policy accepted
-//! must not exist, and an allowed body re-checks to the same decision.
+//! must not exist, and an allowed request, as forwarded (rewritten target and
+//! re-serialised body), is allowed again.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 use portcullis::docker::route::OpKind;
@@ -31,6 +32,7 @@ fuzz_target!(|data: &[u8]| {
         decision: Decision::Allow(_),
         body: Some(v),
         op,
+        upstream,
         ..
     } = out
     {
@@ -53,7 +55,7 @@ fuzz_target!(|data: &[u8]| {
         assert_ne!(net, Some("host"), "allowed host networking: {op:?}");
         // What is forwarded is the re-serialisation; it must be allowed again.
         let forwarded = serde_json::to_vec(&v).expect("a checked value serialises");
-        match check(set, &id, &method, target, Some(&forwarded), &facts) {
+        match check(set, &id, &method, &upstream, Some(&forwarded), &facts) {
             Outcome::Decided {
                 decision: Decision::Allow(_),
                 ..

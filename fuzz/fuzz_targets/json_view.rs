@@ -1,10 +1,13 @@
-//! The Go-exact body view, differentially: the one-pass schema-driven reader accepts
+//! The inspect phase's Go-exact body view, differentially: the one-pass schema-driven
+//! reader (as the inspect phase runs it) accepts
 //! exactly what the two-pass reference (strict parse, then schema check) accepts, with
 //! the same value; and whatever is accepted, the bytes forwarded upstream (its
 //! re-serialisation) read back to exactly the value evaluated.
 #![no_main]
+use http::header::{HeaderMap, HeaderValue, CONTENT_TYPE};
 use libfuzzer_sys::fuzz_target;
 use portcullis::docker::{json, schema};
+use portcullis::policy::pipeline;
 
 fuzz_target!(|data: &[u8]| {
     let schemas: [&'static schema::Obj; 5] = [
@@ -18,7 +21,14 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let obj = schemas[sel as usize % schemas.len()];
-    let one = json::read_body(body, Some(obj));
+    let mut headers = HeaderMap::new();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    let one = match pipeline::inspect(Some(obj), &headers, body) {
+        Ok(Some(v)) => Ok(v),
+        // Only whitespace: no body, nothing to compare.
+        Ok(None) => return,
+        Err(e) => Err(e),
+    };
     let two = json::read_body_reference(body, Some(obj));
     match (&one, &two) {
         (Ok(a), Ok(b)) => assert_eq!(&a.to_value(), b, "one-pass and reference values differ"),
@@ -27,7 +37,9 @@ fuzz_target!(|data: &[u8]| {
     }
     if let Ok(v) = one {
         let forwarded = serde_json::to_vec(&v).expect("a checked value serialises");
-        let back = json::read_body(&forwarded, Some(obj)).expect("forwarded bytes are accepted");
+        let back = pipeline::inspect(Some(obj), &headers, &forwarded)
+            .expect("forwarded bytes are accepted")
+            .expect("forwarded bytes are a body");
         assert_eq!(
             back, v,
             "forwarded bytes must decode to the evaluated value"

@@ -269,6 +269,18 @@ impl Facts {
             Lookup::Image(n) => self.images.contains_key(n),
         }
     }
+
+    /// Record the answer "no such object" for `l`.
+    pub fn set_absent(&mut self, l: &Lookup) {
+        match l {
+            Lookup::Container(n) => self.containers.insert(n.clone(), None).is_some(),
+            Lookup::Volume(n) => self.volumes.insert(n.clone(), None).is_some(),
+            Lookup::Service(n) => self.services.insert(n.clone(), None).is_some(),
+            Lookup::Network(n) => self.networks.insert(n.clone(), None).is_some(),
+            Lookup::Exec(n) => self.execs.insert(n.clone(), None).is_some(),
+            Lookup::Image(n) => self.images.insert(n.clone(), None).is_some(),
+        };
+    }
 }
 
 /// The denial message: every violation, each with its rule id first.

@@ -1,176 +1,128 @@
-//! Response bodies that count the bytes they stream and log the request when done.
+//! Bodies: the one body type Portcullis sends, the bounded and timed reads of the
+//! bodies the policy must see, the client's streamed body (whose failures are typed as
+//! the client's), and the response body that reports its request when it ends.
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use std::time::Instant;
+use std::time::Duration;
 
 use bytes::Bytes;
-use http::{Method, Uri};
-use hyper::body::{Body, Frame, SizeHint};
+use http_body_util::combinators::UnsyncBoxBody;
+use http_body_util::{BodyExt, Empty, Full};
+use hyper::body::{Body, Frame, Incoming, SizeHint};
 
-use super::{BoxError, ConnInfo, ProxyBody};
-use crate::audit::{self, AuditSink};
-use crate::metrics::Metrics;
-use crate::policy::Decision;
-use std::sync::Arc;
+use super::record::RequestLog;
+use crate::docker::route::OpKind;
+use crate::error::{ClientBodyError, ClientError};
+use crate::policy::pipeline;
 
-/// Where finished requests are reported besides the log line.
-#[derive(Default)]
-pub struct Observers {
-    pub metrics: Metrics,
-    pub audit: Option<AuditSink>,
+pub use super::record::Observers;
+
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+/// The body type of every request and response Portcullis sends.
+pub type ProxyBody = UnsyncBoxBody<Bytes, BoxError>;
+
+pub fn empty_body() -> ProxyBody {
+    Empty::new().map_err(|never| match never {}).boxed_unsync()
 }
 
-impl std::fmt::Debug for Observers {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Observers")
+pub fn full_body(b: impl Into<Bytes>) -> ProxyBody {
+    Full::new(b.into())
+        .map_err(|never| match never {})
+        .boxed_unsync()
+}
+
+/// The client's body, streamed to the daemon; if the client's stream breaks (bad
+/// chunking, reset), the upstream request fails with a [`ClientBodyError`] among its
+/// sources, and the failure is the client's (400), not the daemon's (502).
+pub fn client_stream(body: Incoming) -> ProxyBody {
+    body.map_err(|e| BoxError::from(ClientBodyError(e)))
+        .boxed_unsync()
+}
+
+/// The first allocation for an inspected body of announced length; it grows with
+/// what actually arrives.
+const FIRST_BODY_ALLOC: usize = 64 << 10;
+
+fn body_too_large(cap: usize) -> ClientError {
+    ClientError::PayloadTooLarge(format!(
+        "request body is larger than the {cap} bytes Portcullis inspects"
+    ))
+}
+
+fn body_read_error(e: impl std::fmt::Display) -> ClientError {
+    ClientError::BadRequest(format!("could not read the request body: {e}"))
+}
+
+/// Run a body read under the body deadline.
+pub async fn within_body_timeout<T>(
+    limit: Duration,
+    read: impl std::future::Future<Output = Result<T, ClientError>>,
+) -> Result<T, ClientError> {
+    match tokio::time::timeout(limit, read).await {
+        Ok(r) => r,
+        Err(_) => Err(ClientError::RequestTimeout(format!(
+            "the request body did not arrive within {} s",
+            limit.as_secs_f64()
+        ))),
     }
 }
 
-/// What is logged for one request (never its body).
-#[derive(Debug, Clone)]
-pub struct RequestLog {
-    pub identity: String,
-    pub remote: String,
-    pub method: String,
-    pub path: String,
-    pub op: &'static str,
-    pub policy: String,
-    pub decision: &'static str,
-    pub mode: &'static str,
-    pub rules: Vec<&'static str>,
-    pub upstream_error: bool,
-    pub status: u16,
-    pub bytes_in: u64,
-    pub bytes_out: u64,
-    pub error: Option<String>,
-    pub start: Instant,
-    observers: Arc<Observers>,
-    done: bool,
-}
-
-impl RequestLog {
-    pub fn new(conn: &ConnInfo, method: &Method, uri: &Uri, observers: Arc<Observers>) -> Self {
-        RequestLog {
-            identity: conn.identity.name().to_string(),
-            remote: conn.remote.clone(),
-            method: method.to_string(),
-            path: uri.path().to_string(),
-            op: "-",
-            policy: String::new(),
-            decision: "-",
-            mode: "-",
-            rules: Vec::new(),
-            upstream_error: false,
-            status: 0,
-            bytes_in: 0,
-            bytes_out: 0,
-            error: None,
-            start: Instant::now(),
-            observers,
-            done: false,
-        }
+/// Read a body that is inspected into one buffer of at most `cap` bytes.
+///
+/// Each frame is copied out as it arrives and dropped: a frame is a slice of the
+/// connection's read buffer, so keeping the frames (as `Limited::collect` does) would
+/// pin one read buffer per chunk, and a body of millions of one-byte chunks would
+/// hold hundreds of megabytes under a 4 MiB cap.
+pub async fn read_inspected<B>(mut body: B, cap: usize) -> Result<Bytes, ClientError>
+where
+    B: Body<Data = Bytes> + Unpin,
+    B::Error: std::fmt::Display,
+{
+    let announced = body.size_hint().lower();
+    if announced > cap as u64 {
+        return Err(body_too_large(cap));
     }
-
-    pub fn record_decision(&mut self, d: &Decision, mode: &'static str) {
-        let (decision, violations) = match d {
-            Decision::Allow(v) if v.is_empty() => ("allow", v),
-            Decision::Allow(v) => (
-                if mode == "audit" {
-                    "audit-deny"
-                } else {
-                    "allow"
-                },
-                v,
-            ),
-            Decision::Deny(v) => ("deny", v),
+    let mut buf: Vec<u8> = Vec::with_capacity((announced as usize).min(FIRST_BODY_ALLOC));
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(body_read_error)?;
+        let Some(data) = frame.data_ref() else {
+            continue;
         };
-        self.decision = decision;
-        self.mode = mode;
-        self.rules = violations.iter().map(|v| v.rule).collect();
-    }
-
-    /// Move the record out (the original will not log again).
-    pub fn take(&mut self) -> RequestLog {
-        let out = self.clone();
-        self.done = true;
-        out
-    }
-
-    /// Emit the one line for this request.
-    pub fn emit(&mut self) {
-        if self.done {
-            return;
+        if data.len() > cap - buf.len() {
+            return Err(body_too_large(cap));
         }
-        self.done = true;
-        let secs = self.start.elapsed().as_secs_f64();
-        let ms = secs * 1000.0;
-        self.observers.metrics.request(&crate::metrics::Sample {
-            op: self.op,
-            decision: self.decision,
-            rules: &self.rules,
-            bytes_in: self.bytes_in,
-            bytes_out: self.bytes_out,
-            secs,
-            upstream_error: self.upstream_error,
-        });
-        if let Some(sink) = &self.observers.audit {
-            sink.write(&audit::Record {
-                ts: audit::now_rfc3339(),
-                identity: &self.identity,
-                remote: &self.remote,
-                method: &self.method,
-                path: &self.path,
-                operation: self.op,
-                policy: &self.policy,
-                mode: self.mode,
-                decision: self.decision,
-                rules: &self.rules,
-                status: self.status,
-                bytes_in: self.bytes_in,
-                bytes_out: self.bytes_out,
-                duration_ms: ms,
-                error: self.error.as_deref(),
-            });
+        if data.len() > buf.capacity() - buf.len() {
+            // Grow by doubling, never past the cap.
+            let want = (buf.len() + data.len()).max(buf.capacity() * 2).min(cap);
+            buf.reserve_exact(want - buf.len());
         }
-        // Every decision is in the audit record above; the diagnostic log repeats the
-        // ones worth a look (denials, audit-mode findings, failures) at info, and the
-        // rest only at debug: one write per request instead of two on the hot path.
-        let notable = self.decision != "allow"
-            || !self.rules.is_empty()
-            || self.error.is_some()
-            || self.upstream_error
-            || self.status >= 500;
-        if notable {
-            self.log_line(ms, tracing::Level::INFO);
-        } else if tracing::enabled!(tracing::Level::DEBUG) {
-            self.log_line(ms, tracing::Level::DEBUG);
-        }
+        buf.extend_from_slice(data);
     }
+    Ok(Bytes::from(buf))
 }
 
-impl RequestLog {
-    fn log_line(&self, ms: f64, level: tracing::Level) {
-        let rules = self.rules.join(",");
-        macro_rules! line {
-            ($lvl:expr $(, $err:expr)?) => {
-                tracing::event!(
-                    $lvl,
-                    identity = %self.identity, remote = %self.remote, method = %self.method,
-                    path = %self.path, op = %self.op, policy = %self.policy, decision = %self.decision,
-                    rules = %rules, status = self.status, bytes_in = self.bytes_in,
-                    bytes_out = self.bytes_out, duration_ms = format_args!("{ms:.2}"),
-                    $(error = %$err,)? "request"
-                )
-            };
-        }
-        match (level == tracing::Level::INFO, &self.error) {
-            (true, Some(e)) => line!(tracing::Level::INFO, e),
-            (true, None) => line!(tracing::Level::INFO),
-            (false, Some(e)) => line!(tracing::Level::DEBUG, e),
-            (false, None) => line!(tracing::Level::DEBUG),
+/// Read what a client sent on a route that takes no body: only whitespace is
+/// tolerated (and dropped), up to `cap` bytes; the first other byte refuses the
+/// request without reading on ([`pipeline::stray_body`]). Nothing is kept.
+pub async fn refuse_body<B>(mut body: B, cap: usize, op: OpKind) -> Result<(), ClientError>
+where
+    B: Body<Data = Bytes> + Unpin,
+    B::Error: std::fmt::Display,
+{
+    let mut seen = 0usize;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(body_read_error)?;
+        let Some(data) = frame.data_ref() else {
+            continue;
+        };
+        pipeline::stray_body(op, data)?;
+        seen = seen.saturating_add(data.len());
+        if seen > cap {
+            return Err(body_too_large(cap));
         }
     }
+    Ok(())
 }
 
 /// A streamed response body that logs its request when it ends or is dropped.

@@ -20,7 +20,7 @@ use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::Notify;
 
-use super::body::RequestLog;
+use super::record::RequestLog;
 use super::{ConnInfo, ProxyState};
 
 /// Counts live connections or sessions so shutdown can wait for them.

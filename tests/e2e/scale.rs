@@ -15,7 +15,7 @@
 //!   certificates, policy and upstream socket. One container's life is then
 //!   driven through all three in turn, and each replica denies `--privileged`.
 
-mod support;
+use crate::common::support;
 
 use std::fs;
 use std::io::{Read, Write};

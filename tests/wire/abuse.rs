@@ -12,7 +12,7 @@
 //! In every case the daemon's recorded bytes are checked: nothing the policy did not see
 //! (denied bodies, smuggled second requests, privileged HostConfigs) ever reaches it.
 
-mod inproc;
+use crate::common::inproc;
 
 use inproc::{read_message, respond_json, Seen};
 

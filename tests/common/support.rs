@@ -14,8 +14,6 @@
 //! Nothing here fakes the Docker daemon or the clients: when `dockerd` is not
 //! installed the e2e tests are skipped loudly (or fail when `CI=true`).
 
-#![allow(dead_code)]
-
 use std::ffi::OsStr;
 use std::fs;
 use std::io::{Read, Write};
@@ -25,7 +23,7 @@ use std::os::unix::process::CommandExt;
 use std::panic::{self, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::{mpsc, Arc, Condvar, Mutex, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -380,11 +378,61 @@ pub struct DockerDaemon {
     cli_config: PathBuf,
     child: Child,
     pid: u32,
+    /// Held until the daemon is stopped and its directory removed (dropped last).
+    _turn: DaemonTurn,
+}
+
+/// Which thread may run private dockerds now, and how many it runs.
+static TURN: Mutex<Option<(thread::ThreadId, usize)>> = Mutex::new(None);
+static TURN_FREED: Condvar = Condvar::new();
+
+/// The right to run private dockerds: one test thread at a time in a process (the
+/// e2e suites are threads of one binary, and two daemons would share the default
+/// bridge, iptables chains and the machine's cores). The thread that holds it may
+/// start more daemons; others wait until its last one is gone.
+struct DaemonTurn;
+
+impl DaemonTurn {
+    fn take() -> DaemonTurn {
+        let me = thread::current().id();
+        let mut turn = TURN.lock().unwrap_or_else(PoisonError::into_inner);
+        loop {
+            match &mut *turn {
+                None => {
+                    *turn = Some((me, 1));
+                    return DaemonTurn;
+                }
+                Some((owner, count)) if *owner == me => {
+                    *count += 1;
+                    return DaemonTurn;
+                }
+                Some(_) => {
+                    turn = TURN_FREED
+                        .wait(turn)
+                        .unwrap_or_else(PoisonError::into_inner);
+                }
+            }
+        }
+    }
+}
+
+impl Drop for DaemonTurn {
+    fn drop(&mut self) {
+        let mut turn = TURN.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some((_, count)) = &mut *turn {
+            *count -= 1;
+            if *count == 0 {
+                *turn = None;
+                TURN_FREED.notify_all();
+            }
+        }
+    }
 }
 
 impl DockerDaemon {
     /// Start dockerd, wait for `/_ping`, and import [`TEST_IMAGE`].
     pub fn start() -> DockerDaemon {
+        let turn = DaemonTurn::take();
         let dockerd = find_program("dockerd").expect("dockerd on PATH (call require_daemon first)");
         let dir = short_tempdir("pc");
         let d = dir.path().to_path_buf();
@@ -403,6 +451,7 @@ impl DockerDaemon {
             cli_config,
             child,
             pid,
+            _turn: turn,
         };
         daemon.wait_ready();
         daemon.import_test_image();

@@ -5,7 +5,7 @@
 //! case of [`support::Cases`] so each reports on its own. Skipped loudly when
 //! dockerd is not installed (a failure under `CI=true`).
 
-mod support;
+use crate::common::support;
 
 use std::fs;
 

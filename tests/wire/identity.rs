@@ -10,7 +10,7 @@
 //! * private keys never appear in the logs, even at `RUST_LOG=trace`, through a full
 //!   request cycle, refused handshakes and a policy and certificate reload.
 
-mod inproc;
+use crate::common::inproc;
 
 use inproc::{read_message, respond_json, Seen};
 

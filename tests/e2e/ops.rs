@@ -3,7 +3,7 @@
 //! policy reloads on SIGHUP next to live sessions, and the header timeout against
 //! a slowloris client. Real docker CLI, real curl, real private dockerd.
 
-mod support;
+use crate::common::support;
 
 use std::fs;
 use std::io::{BufRead, BufReader, Read, Write};

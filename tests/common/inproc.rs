@@ -3,8 +3,6 @@
 //! limits) in front of a fake daemon's unix socket, and the fake daemon's HTTP/1.1
 //! reading and answering.
 
-#![allow(dead_code)]
-
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;

@@ -2,7 +2,7 @@
 //! pipelining, smuggling attempts, upgrades with early bytes, half-close both ways,
 //! an upstream dying mid-stream, an unreachable upstream.
 
-mod inproc;
+use crate::common::inproc;
 
 use inproc::{read_message, respond_json, Seen};
 

@@ -4,7 +4,7 @@
 //! refused with the rule id in the SDK's `APIError`, and leave nothing on the daemon.
 //! Skipped loudly when dockerd or the SDK is missing (a failure under `CI=true`).
 
-mod support;
+use crate::common::support;
 
 use std::fs;
 use std::path::Path;

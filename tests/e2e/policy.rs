@@ -3,7 +3,7 @@
 //! Every denied form must fail with its rule id and leave nothing on the daemon
 //! (checked through the daemon's own socket); the allowed forms must work.
 
-mod support;
+use crate::common::support;
 
 use std::fs;
 use std::path::Path;

@@ -1,0 +1,14 @@
+//! The wire-level suites, one binary: raw HTTP/1.x and TLS against Portcullis in front
+//! of a scripted fake daemon (no dockerd needed).
+//!
+//! * `transparency`: pipelining, re-serialised bodies, upgrades and half-close,
+//!   an upstream dying mid-stream, graceful shutdown;
+//! * `abuse`: malformed, ambiguous and hostile HTTP/1.x;
+//! * `identity`: mutual TLS against the real `portcullis serve` binary.
+
+#[path = "../common/mod.rs"]
+pub mod common;
+
+mod abuse;
+mod identity;
+mod transparency;

@@ -10,15 +10,13 @@
 //! * private keys never appear in the logs, even at `RUST_LOG=trace`, through a full
 //!   request cycle, refused handshakes and a policy and certificate reload.
 
-use crate::common::inproc;
-
-use inproc::{read_message, respond_json, Seen};
+use crate::common::fake_daemon::{self, Record};
 
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rcgen::{
@@ -26,8 +24,8 @@ use rcgen::{
     ExtendedKeyUsagePurpose, IsCa, KeyPair, KeyUsagePurpose,
 };
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
-use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::net::{TcpStream, UnixListener};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
 /// Upper bound for any single network wait.
@@ -152,64 +150,6 @@ impl Pki {
 }
 
 // ---------------------------------------------------------------------------
-// The fake daemon
-// ---------------------------------------------------------------------------
-
-#[derive(Clone, Default)]
-struct Record {
-    requests: Arc<Mutex<Vec<Seen>>>,
-    /// Connections accepted, whether or not a request followed.
-    connections: Arc<Mutex<usize>>,
-}
-
-impl Record {
-    fn requests(&self) -> Vec<Seen> {
-        self.requests.lock().unwrap().clone()
-    }
-
-    fn connections(&self) -> usize {
-        *self.connections.lock().unwrap()
-    }
-
-    fn clear(&self) {
-        self.requests.lock().unwrap().clear();
-    }
-}
-
-/// Lookups (`GET /containers/X/json`, no version prefix) get 404, everything else 200
-/// with a JSON echo of the request line.
-fn fake_daemon(sock: &Path, rec: Record) {
-    let l = UnixListener::bind(sock).unwrap();
-    tokio::spawn(async move {
-        loop {
-            let Ok((s, _)) = l.accept().await else { return };
-            *rec.connections.lock().unwrap() += 1;
-            let rec = rec.clone();
-            tokio::spawn(async move {
-                let (r, mut w) = s.into_split();
-                let mut r = BufReader::new(r);
-                while let Some(seen) = read_message(&mut r).await {
-                    let line = seen.line().to_string();
-                    rec.requests.lock().unwrap().push(seen);
-                    let lookup = line.starts_with("GET /containers/");
-                    let (status, body) = if lookup {
-                        (
-                            "404 Not Found",
-                            r#"{"message":"No such container"}"#.to_string(),
-                        )
-                    } else {
-                        ("200 OK", format!("{{\"saw\":{line:?}}}"))
-                    };
-                    if !respond_json(&mut w, status, &body).await {
-                        return;
-                    }
-                }
-            });
-        }
-    });
-}
-
-// ---------------------------------------------------------------------------
 // The proxy: the real binary
 // ---------------------------------------------------------------------------
 
@@ -235,7 +175,7 @@ impl Serve {
         let pki = Pki::generate(d);
         let sock = d.join("d.sock");
         let rec = Record::default();
-        fake_daemon(&sock, rec.clone());
+        fake_daemon::spawn(&sock, rec.clone(), fake_daemon::docker_like);
         let ready = d.join("ready");
         let log_path = d.join("portcullis.log");
         let audit_path = d.join("audit.log");

@@ -3,7 +3,7 @@
 //! dockerd each suite starts itself.
 //!
 //! The suites are threads of this one process, but they run one at a time: a private
-//! dockerd holds a process-wide lock while it lives (see `common::support`), as the
+//! dockerd holds a process-wide lock while it lives (see `common::daemon`), as the
 //! daemons would otherwise share the default bridge, iptables chains and the two
 //! cores. The printed names are `MODULE::TEST` (`cli::docker_cli_through_portcullis`);
 //! `.ci/run` checks that each of them ran.

@@ -3,8 +3,6 @@
 //! policy reloads on SIGHUP next to live sessions, and the header timeout against
 //! a slowloris client. Real docker CLI, real curl, real private dockerd.
 
-use crate::common::support;
-
 use std::fs;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -14,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use support::*;
+use crate::common::{cases::*, certs::*, clients::*, command::*, daemon::*, processes::*};
 
 const BIN: &str = env!("CARGO_BIN_EXE_portcullis");
 const ADMIN_ANY: [&str; 2] = ["--admin-listen", "tcp://127.0.0.1:0"];

@@ -3,13 +3,11 @@
 //! Every denied form must fail with its rule id and leave nothing on the daemon
 //! (checked through the daemon's own socket); the allowed forms must work.
 
-use crate::common::support;
-
 use std::fs;
 use std::path::Path;
 use std::process::Command;
 
-use support::*;
+use crate::common::{cases::*, certs::*, clients::*, command::*, daemon::*, processes::*};
 
 fn default_policy() -> &'static Path {
     Path::new(concat!(

@@ -15,8 +15,6 @@
 //! `SOAK_SESSIONS=1000 SOAK_EXEC_WORKERS=16 SOAK_SECS=300 cargo test --release --test e2e soak -- --nocapture`
 //! (`SOAK_HOLD_SECS=N` keeps the proxy running N seconds after the run, for inspection).
 
-use crate::common::support;
-
 use std::fs;
 use std::path::Path;
 use std::sync::atomic::{
@@ -37,7 +35,7 @@ use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio_rustls::TlsConnector;
 
-use support::*;
+use crate::common::{certs::*, clients::*, command::*, daemon::*, processes::*};
 
 const API: &str = "/v1.41";
 

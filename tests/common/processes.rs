@@ -1,0 +1,181 @@
+//! The real `portcullis serve` binary as a child process: [`Proxy`] starts it on an
+//! ephemeral port with mutual TLS in front of a daemon socket and waits for its ready
+//! file; dropping it stops it with SIGTERM.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use super::certs::TestCerts;
+use super::command::{describe, read_lossy, send_signal, short_tempdir, tail_lines, wait_exit};
+
+/// Time limit for the proxy to write its ready file.
+const PROXY_START_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// A running `portcullis serve` child process.
+pub struct Proxy {
+    child: Child,
+    /// `127.0.0.1:PORT`
+    pub addr: String,
+    pub log_path: PathBuf,
+    dir: tempfile::TempDir,
+    cli_config: PathBuf,
+}
+
+impl Proxy {
+    /// Spawn `portcullis serve` on an ephemeral port in front of `daemon_socket`
+    /// and wait for its ready file.
+    pub fn start(
+        daemon_socket: &Path,
+        certs: &TestCerts,
+        policy: Option<&Path>,
+        extra_args: &[&str],
+    ) -> Proxy {
+        let dir = short_tempdir("pcp");
+        let ready = dir.path().join("ready");
+        let log_path = dir.path().join("portcullis.log");
+        let cli_config = dir.path().join("docker-config");
+        fs::create_dir_all(&cli_config).expect("create docker config dir");
+        let log = fs::File::create(&log_path).expect("create proxy log");
+
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_portcullis"));
+        cmd.arg("serve")
+            .args(["--listen", "tcp://127.0.0.1:0"])
+            .arg("--tls-cert")
+            .arg(&certs.server_cert)
+            .arg("--tls-key")
+            .arg(&certs.server_key)
+            .arg("--tls-client-ca")
+            .arg(&certs.ca_pem)
+            .arg("--upstream")
+            .arg(format!("unix://{}", daemon_socket.display()));
+        if let Some(policy) = policy {
+            cmd.arg("--policy").arg(policy);
+        }
+        cmd.arg("--ready-file").arg(&ready).args(extra_args);
+        cmd.stdin(Stdio::null())
+            .stdout(log.try_clone().expect("clone log handle"))
+            .stderr(log);
+        if std::env::var_os("RUST_LOG").is_none() {
+            cmd.env("RUST_LOG", "info");
+        }
+        // Plain text logs, so excerpts printed on failure are readable.
+        cmd.env("NO_COLOR", "1");
+        let desc = describe(&cmd);
+        let child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn `{desc}`: {e}"));
+        let mut proxy = Proxy {
+            child,
+            addr: String::new(),
+            log_path,
+            dir,
+            cli_config,
+        };
+
+        let deadline = Instant::now() + PROXY_START_TIMEOUT;
+        let mut last_seen = String::new();
+        loop {
+            let content = fs::read_to_string(&ready).unwrap_or_default();
+            if let Some(addr) = ready_addr(&content, content == last_seen) {
+                proxy.addr = addr;
+                return proxy;
+            }
+            last_seen = content;
+            if let Ok(Some(status)) = proxy.child.try_wait() {
+                panic!(
+                    "`{desc}` exited early with {status}; log:\n{}",
+                    tail_lines(&proxy.log(), 60)
+                );
+            }
+            if Instant::now() >= deadline {
+                panic!(
+                    "`{desc}` wrote no usable ready file ({}) within {}s (content: {last_seen:?}); log:\n{}",
+                    ready.display(),
+                    PROXY_START_TIMEOUT.as_secs(),
+                    tail_lines(&proxy.log(), 60)
+                );
+            }
+            thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// The whole proxy log so far.
+    pub fn log(&self) -> String {
+        read_lossy(&self.log_path)
+    }
+
+    /// Current size of the log, to pass to [`log_since`](Self::log_since).
+    pub fn log_len(&self) -> u64 {
+        fs::metadata(&self.log_path).map(|m| m.len()).unwrap_or(0)
+    }
+
+    /// The part of the log written after `offset`.
+    pub fn log_since(&self, offset: u64) -> String {
+        let bytes = fs::read(&self.log_path).unwrap_or_default();
+        let start = usize::try_from(offset)
+            .unwrap_or(usize::MAX)
+            .min(bytes.len());
+        String::from_utf8_lossy(&bytes[start..]).into_owned()
+    }
+
+    /// `tcp://127.0.0.1:PORT`
+    pub fn docker_host(&self) -> String {
+        format!("tcp://{}", self.addr)
+    }
+
+    /// A private docker CLI config directory for clients of this proxy.
+    pub fn cli_config(&self) -> &Path {
+        &self.cli_config
+    }
+
+    /// The proxy's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Whether the proxy process is still running.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+/// First `tcp://HOST:PORT` line of a ready file. A line counts when it ends in
+/// a newline, or when the file has stopped changing (`stable`).
+fn ready_addr(content: &str, stable: bool) -> Option<String> {
+    content
+        .split_inclusive('\n')
+        .filter(|line| line.ends_with('\n') || stable)
+        .filter_map(|line| line.trim().strip_prefix("tcp://"))
+        .find(|addr| {
+            addr.rsplit_once(':')
+                .and_then(|(_, port)| port.parse::<u16>().ok())
+                .is_some_and(|port| port != 0)
+        })
+        .map(str::to_string)
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        if thread::panicking() {
+            eprintln!(
+                "[support] portcullis log tail ({}):\n{}",
+                self.log_path.display(),
+                tail_lines(&self.log(), 60)
+            );
+        }
+        if matches!(self.child.try_wait(), Ok(None)) {
+            send_signal(self.child.id(), "-TERM");
+            if !wait_exit(&mut self.child, Duration::from_secs(5)) {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+            }
+        }
+    }
+}

@@ -11,6 +11,9 @@ use rcgen::{
     ExtendedKeyUsagePurpose, IsCa, KeyPair, KeyUsagePurpose,
 };
 
+/// The common name of the test CA.
+pub const CA_NAME: &str = "Portcullis Test CA";
+
 /// A throw-away PKI: CA, server certificate and client identities.
 pub struct TestCerts {
     pub dir: PathBuf,
@@ -19,8 +22,25 @@ pub struct TestCerts {
     pub server_key: PathBuf,
     /// `<dir>/client-<cn>/{ca.pem,cert.pem,key.pem}` for the first client.
     pub client_dir: PathBuf,
+    /// The server's private key, PEM (what must never reach a log).
+    pub server_key_pem: String,
+    /// The CA's private key, PEM.
+    pub ca_key_pem: String,
     ca_cert: Certificate,
     ca_key: KeyPair,
+}
+
+/// A client certificate and its key, PEM.
+pub struct ClientId {
+    pub cert_pem: String,
+    pub key_pem: String,
+}
+
+/// When a client certificate is valid.
+pub enum Validity {
+    Current,
+    Expired,
+    NotYetValid,
 }
 
 fn write_file(path: &Path, contents: &str) {
@@ -50,12 +70,28 @@ fn new_ca(cn: &str) -> (Certificate, KeyPair) {
     (cert, key)
 }
 
-fn client_cert(cn: &str, ca_cert: &Certificate, ca_key: &KeyPair) -> (String, String) {
+fn client_cert(
+    cn: &str,
+    validity: Validity,
+    ca_cert: &Certificate,
+    ca_key: &KeyPair,
+) -> (String, String) {
     let key = KeyPair::generate().expect("generate client key");
     let mut params = CertificateParams::new(Vec::<String>::new()).expect("client params");
     params.distinguished_name = dn(cn, Some("tenants"));
     params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
     params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+    match validity {
+        Validity::Current => {}
+        Validity::Expired => {
+            params.not_before = rcgen::date_time_ymd(2001, 1, 1);
+            params.not_after = rcgen::date_time_ymd(2002, 1, 1);
+        }
+        Validity::NotYetValid => {
+            params.not_before = rcgen::date_time_ymd(2090, 1, 1);
+            params.not_after = rcgen::date_time_ymd(2091, 1, 1);
+        }
+    }
     let cert = params
         .signed_by(&key, ca_cert, ca_key)
         .expect("sign client cert");
@@ -67,7 +103,7 @@ impl TestCerts {
     /// a client identity `client_cn` (O = tenants) into `dir`.
     pub fn generate(dir: &Path, client_cn: &str) -> TestCerts {
         fs::create_dir_all(dir).expect("create certs dir");
-        let (ca_cert, ca_key) = new_ca("Portcullis Test CA");
+        let (ca_cert, ca_key) = new_ca(CA_NAME);
         let ca_pem = dir.join("ca.pem");
         write_file(&ca_pem, &ca_cert.pem());
 
@@ -84,7 +120,8 @@ impl TestCerts {
         let server_cert = dir.join("server-cert.pem");
         let server_key = dir.join("server-key.pem");
         write_file(&server_cert, &server.pem());
-        write_file(&server_key, &server_key_pair.serialize_pem());
+        let server_key_pem = server_key_pair.serialize_pem();
+        write_file(&server_key, &server_key_pem);
 
         let mut certs = TestCerts {
             dir: dir.to_path_buf(),
@@ -92,6 +129,8 @@ impl TestCerts {
             server_cert,
             server_key,
             client_dir: PathBuf::new(),
+            server_key_pem,
+            ca_key_pem: ca_key.serialize_pem(),
             ca_cert,
             ca_key,
         };
@@ -99,10 +138,25 @@ impl TestCerts {
         certs
     }
 
+    /// A new client certificate for `cn` (O = tenants) from the test CA, with the
+    /// given validity, as PEM.
+    pub fn client(&self, cn: &str, validity: Validity) -> ClientId {
+        let (cert_pem, key_pem) = client_cert(cn, validity, &self.ca_cert, &self.ca_key);
+        ClientId { cert_pem, key_pem }
+    }
+
+    /// A current certificate for `cn` from a CA the proxy does not trust, whose
+    /// common name is `ca_name` (which may be [`CA_NAME`]), as PEM.
+    pub fn rogue_client(&self, cn: &str, ca_name: &str) -> ClientId {
+        let (ca, key) = new_ca(ca_name);
+        let (cert_pem, key_pem) = client_cert(cn, Validity::Current, &ca, &key);
+        ClientId { cert_pem, key_pem }
+    }
+
     /// Issue another client identity; returns its docker-layout directory
     /// `<dir>/client-<cn>/` holding `ca.pem`, `cert.pem`, `key.pem`.
     pub fn add_client(&self, cn: &str) -> PathBuf {
-        let (cert, key) = client_cert(cn, &self.ca_cert, &self.ca_key);
+        let (cert, key) = client_cert(cn, Validity::Current, &self.ca_cert, &self.ca_key);
         self.write_client_dir(&format!("client-{cn}"), &cert, &key)
     }
 
@@ -112,7 +166,7 @@ impl TestCerts {
     /// `<dir>/untrusted-<cn>/`.
     pub fn untrusted_client(&self, cn: &str) -> PathBuf {
         let (rogue_ca, rogue_key) = new_ca("Rogue CA");
-        let (cert, key) = client_cert(cn, &rogue_ca, &rogue_key);
+        let (cert, key) = client_cert(cn, Validity::Current, &rogue_ca, &rogue_key);
         self.write_client_dir(&format!("untrusted-{cn}"), &cert, &key)
     }
 

@@ -33,6 +33,18 @@ impl Proxy {
         policy: Option<&Path>,
         extra_args: &[&str],
     ) -> Proxy {
+        Proxy::start_env(daemon_socket, certs, policy, extra_args, &[])
+    }
+
+    /// [`start`](Self::start) with extra environment variables (`RUST_LOG` is `info`
+    /// unless the test's environment or `env` says otherwise).
+    pub fn start_env(
+        daemon_socket: &Path,
+        certs: &TestCerts,
+        policy: Option<&Path>,
+        extra_args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Proxy {
         let dir = short_tempdir("pcp");
         let ready = dir.path().join("ready");
         let log_path = dir.path().join("portcullis.log");
@@ -63,6 +75,7 @@ impl Proxy {
         }
         // Plain text logs, so excerpts printed on failure are readable.
         cmd.env("NO_COLOR", "1");
+        cmd.envs(env.iter().copied());
         let desc = describe(&cmd);
         let child = cmd
             .spawn()
@@ -129,6 +142,15 @@ impl Proxy {
     /// A private docker CLI config directory for clients of this proxy.
     pub fn cli_config(&self) -> &Path {
         &self.cli_config
+    }
+
+    /// Send `signal` (e.g. `-HUP`) to the proxy; panics unless `kill` succeeds.
+    pub fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .args([signal, &self.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill {signal}");
     }
 
     /// The proxy's process id.

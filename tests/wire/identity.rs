@@ -10,19 +10,17 @@
 //! * private keys never appear in the logs, even at `RUST_LOG=trace`, through a full
 //!   request cycle, refused handshakes and a policy and certificate reload.
 
+use crate::common::certs::{ClientId, TestCerts, Validity, CA_NAME};
+use crate::common::command::tail_lines;
 use crate::common::fake_daemon::{self, Record};
+use crate::common::processes::Proxy;
 
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rcgen::{
-    BasicConstraints, Certificate, CertificateParams, DistinguishedName, DnType,
-    ExtendedKeyUsagePurpose, IsCa, KeyPair, KeyUsagePurpose,
-};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -37,129 +35,15 @@ const START_TIMEOUT: Duration = Duration::from_secs(20);
 const PRIV: &str = r#"{"Image":"x","HostConfig":{"Privileged":true}}"#;
 
 // ---------------------------------------------------------------------------
-// Certificates
-// ---------------------------------------------------------------------------
-
-/// A client certificate and its key, PEM.
-struct ClientId {
-    cert_pem: String,
-    key_pem: String,
-}
-
-enum Validity {
-    Current,
-    Expired,
-    NotYetValid,
-}
-
-/// A throw-away PKI, made with rcgen as `tests/support`'s `TestCerts` does, but with
-/// the CA key at hand to issue certificates with any validity.
-struct Pki {
-    ca: Certificate,
-    ca_key: KeyPair,
-    ca_pem: PathBuf,
-    server_cert: PathBuf,
-    server_key: PathBuf,
-    server_key_pem: String,
-    ca_key_pem: String,
-}
-
-fn dn(cn: &str, org: &str) -> DistinguishedName {
-    let mut name = DistinguishedName::new();
-    name.push(DnType::CommonName, cn);
-    name.push(DnType::OrganizationName, org);
-    name
-}
-
-fn new_ca(cn: &str) -> (Certificate, KeyPair) {
-    let key = KeyPair::generate().unwrap();
-    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    params.distinguished_name = dn(cn, "Portcullis tests");
-    params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
-    params.key_usages = vec![
-        KeyUsagePurpose::KeyCertSign,
-        KeyUsagePurpose::CrlSign,
-        KeyUsagePurpose::DigitalSignature,
-    ];
-    let cert = params.self_signed(&key).unwrap();
-    (cert, key)
-}
-
-fn issue_client(cn: &str, validity: Validity, ca: &Certificate, ca_key: &KeyPair) -> ClientId {
-    let key = KeyPair::generate().unwrap();
-    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    params.distinguished_name = dn(cn, "tenants");
-    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
-    match validity {
-        Validity::Current => {}
-        Validity::Expired => {
-            params.not_before = rcgen::date_time_ymd(2001, 1, 1);
-            params.not_after = rcgen::date_time_ymd(2002, 1, 1);
-        }
-        Validity::NotYetValid => {
-            params.not_before = rcgen::date_time_ymd(2090, 1, 1);
-            params.not_after = rcgen::date_time_ymd(2091, 1, 1);
-        }
-    }
-    let cert = params.signed_by(&key, ca, ca_key).unwrap();
-    ClientId {
-        cert_pem: cert.pem(),
-        key_pem: key.serialize_pem(),
-    }
-}
-
-impl Pki {
-    fn generate(dir: &Path) -> Pki {
-        let (ca, ca_key) = new_ca("Portcullis Identity Test CA");
-        let ca_pem = dir.join("ca.pem");
-        fs::write(&ca_pem, ca.pem()).unwrap();
-        let key = KeyPair::generate().unwrap();
-        let mut params =
-            CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()]).unwrap();
-        params.distinguished_name = dn("localhost", "Portcullis tests");
-        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-        let server = params.signed_by(&key, &ca, &ca_key).unwrap();
-        let server_cert = dir.join("server-cert.pem");
-        let server_key = dir.join("server-key.pem");
-        let server_key_pem = key.serialize_pem();
-        fs::write(&server_cert, server.pem()).unwrap();
-        fs::write(&server_key, &server_key_pem).unwrap();
-        let ca_key_pem = ca_key.serialize_pem();
-        Pki {
-            ca,
-            ca_key,
-            ca_pem,
-            server_cert,
-            server_key,
-            server_key_pem,
-            ca_key_pem,
-        }
-    }
-
-    fn client(&self, cn: &str, validity: Validity) -> ClientId {
-        issue_client(cn, validity, &self.ca, &self.ca_key)
-    }
-
-    /// A certificate for `cn` from a CA the proxy does not trust, named `ca_name`.
-    fn rogue_client(&self, cn: &str, ca_name: &str) -> ClientId {
-        let (ca, key) = new_ca(ca_name);
-        issue_client(cn, Validity::Current, &ca, &key)
-    }
-}
-
-// ---------------------------------------------------------------------------
 // The proxy: the real binary
 // ---------------------------------------------------------------------------
 
 struct Serve {
-    child: Child,
+    proxy: Proxy,
     addr: String,
-    log_path: PathBuf,
     audit_path: PathBuf,
     rec: Record,
-    pki: Pki,
+    pki: TestCerts,
     dir: tempfile::TempDir,
 }
 
@@ -172,80 +56,38 @@ impl Serve {
             .tempdir_in("/tmp")
             .unwrap();
         let d = dir.path();
-        let pki = Pki::generate(d);
+        let pki = TestCerts::generate(&d.join("certs"), "alice");
         let sock = d.join("d.sock");
         let rec = Record::default();
         fake_daemon::spawn(&sock, rec.clone(), fake_daemon::docker_like);
-        let ready = d.join("ready");
-        let log_path = d.join("portcullis.log");
         let audit_path = d.join("audit.log");
-        let log = fs::File::create(&log_path).unwrap();
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_portcullis"));
-        cmd.arg("serve")
-            .args(["--listen", "tcp://127.0.0.1:0", "--admin-listen", "off"])
-            .arg("--tls-cert")
-            .arg(&pki.server_cert)
-            .arg("--tls-key")
-            .arg(&pki.server_key)
-            .arg("--tls-client-ca")
-            .arg(&pki.ca_pem)
-            .arg("--upstream")
-            .arg(format!("unix://{}", sock.display()))
-            .arg("--audit-log")
-            .arg(&audit_path)
-            .arg("--ready-file")
-            .arg(&ready)
-            .args(["--watch-interval-secs", "0"]);
+        let audit_arg = audit_path.to_string_lossy().into_owned();
+        let mut args = vec!["--admin-listen", "off", "--audit-log", &audit_arg];
+        args.extend(["--watch-interval-secs", "0"]);
+        args.extend(extra);
+        let pdir = d.join("policies");
         if !policy.is_empty() {
-            let pdir = d.join("policies");
             fs::create_dir_all(&pdir).unwrap();
             for (name, text) in policy {
                 fs::write(pdir.join(name), text).unwrap();
             }
-            cmd.arg("--policy").arg(&pdir);
         }
-        cmd.args(extra)
-            .env("RUST_LOG", "info")
-            .env("NO_COLOR", "1")
-            .envs(env.iter().copied())
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log);
-        let child = cmd.spawn().unwrap();
-        let mut serve = Serve {
-            child,
-            addr: String::new(),
-            log_path,
+        let mut vars = vec![("RUST_LOG", "info")];
+        vars.extend(env);
+        let policy_dir = (!policy.is_empty()).then_some(pdir.as_path());
+        let proxy = Proxy::start_env(&sock, &pki, policy_dir, &args, &vars);
+        Serve {
+            addr: proxy.addr.clone(),
+            proxy,
             audit_path,
             rec,
             pki,
             dir,
-        };
-        let deadline = Instant::now() + START_TIMEOUT;
-        loop {
-            let content = fs::read_to_string(&ready).unwrap_or_default();
-            if let Some(a) = content
-                .lines()
-                .find_map(|l| l.trim().strip_prefix("tcp://"))
-                .filter(|_| content.ends_with('\n'))
-            {
-                serve.addr = a.to_string();
-                return serve;
-            }
-            if let Ok(Some(status)) = serve.child.try_wait() {
-                panic!("portcullis exited with {status}:\n{}", serve.log());
-            }
-            assert!(
-                Instant::now() < deadline,
-                "portcullis did not get ready:\n{}",
-                serve.log()
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 
     fn log(&self) -> String {
-        String::from_utf8_lossy(&fs::read(&self.log_path).unwrap_or_default()).into_owned()
+        self.proxy.log()
     }
 
     fn audit(&self) -> Vec<serde_json::Value> {
@@ -276,38 +118,19 @@ impl Serve {
             assert!(
                 Instant::now() < deadline,
                 "no {needle:?} (x{count}) in the log:\n{}",
-                tail(&self.log(), 40)
+                tail_lines(&self.log(), 40)
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 
     fn signal(&self, sig: &str) {
-        let status = Command::new("kill")
-            .args([sig, &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success(), "kill {sig}");
+        self.proxy.signal(sig);
     }
 
     fn dir(&self) -> &Path {
         self.dir.path()
     }
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            eprintln!("portcullis log tail:\n{}", tail(&self.log(), 60));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn tail(text: &str, n: usize) -> String {
-    let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(n)..].join("\n")
 }
 
 // ---------------------------------------------------------------------------
@@ -426,11 +249,7 @@ async fn bad_client_certificates_are_refused_at_the_handshake() {
         // trusted CA, whose signature does not verify.
         (
             "rogue CA impersonating the trusted CA's name",
-            Some(
-                serve
-                    .pki
-                    .rogue_client("alice", "Portcullis Identity Test CA"),
-            ),
+            Some(serve.pki.rogue_client("alice", CA_NAME)),
             "DecryptError",
         ),
         (
@@ -709,7 +528,7 @@ async fn private_keys_never_reach_the_logs() {
         assert!(
             logs.contains("TRACE") || logs.contains("\"level\":\"TRACE\""),
             "{format}: trace logging was not on:\n{}",
-            tail(&logs, 20)
+            tail_lines(&logs, 20)
         );
         assert!(
             !logs.contains("PRIVATE KEY"),

@@ -1,7 +1,8 @@
 //! The real `portcullis serve` binary as a child process: [`Proxy`] starts it on an
 //! ephemeral port with mutual TLS in front of a daemon socket and waits for its ready
-//! file; dropping it stops it with SIGTERM.
+//! file ([`Proxy::spawn`] takes any flags); dropping it stops it with SIGTERM.
 
+use std::ffi::{OsStr, OsString};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -17,9 +18,10 @@ const PROXY_START_TIMEOUT: Duration = Duration::from_secs(20);
 /// A running `portcullis serve` child process.
 pub struct Proxy {
     child: Child,
-    /// `127.0.0.1:PORT`
+    /// `127.0.0.1:PORT` of the first TCP listener.
     pub addr: String,
     pub log_path: PathBuf,
+    ready: PathBuf,
     dir: tempfile::TempDir,
     cli_config: PathBuf,
 }
@@ -36,8 +38,7 @@ impl Proxy {
         Proxy::start_env(daemon_socket, certs, policy, extra_args, &[])
     }
 
-    /// [`start`](Self::start) with extra environment variables (`RUST_LOG` is `info`
-    /// unless the test's environment or `env` says otherwise).
+    /// [`start`](Self::start) with extra environment variables.
     pub fn start_env(
         daemon_socket: &Path,
         certs: &TestCerts,
@@ -45,6 +46,33 @@ impl Proxy {
         extra_args: &[&str],
         env: &[(&str, &str)],
     ) -> Proxy {
+        let mut args: Vec<OsString> = vec!["--listen".into(), "tcp://127.0.0.1:0".into()];
+        args.extend([
+            "--tls-cert".into(),
+            certs.server_cert.clone().into(),
+            "--tls-key".into(),
+            certs.server_key.clone().into(),
+            "--tls-client-ca".into(),
+            certs.ca_pem.clone().into(),
+            "--upstream".into(),
+            format!("unix://{}", daemon_socket.display()).into(),
+        ]);
+        if let Some(policy) = policy {
+            args.extend(["--policy".into(), policy.into()]);
+        }
+        args.extend(extra_args.iter().map(OsString::from));
+        Proxy::spawn_env(&args, env)
+    }
+
+    /// `portcullis serve ARGS… --ready-file …`, with no flags of its own, once its
+    /// ready file names a TCP listener.
+    pub fn spawn<A: AsRef<OsStr>>(args: &[A]) -> Proxy {
+        Proxy::spawn_env(args, &[])
+    }
+
+    /// [`spawn`](Self::spawn) with extra environment variables (`RUST_LOG` is `info`
+    /// unless the test's environment or `env` says otherwise).
+    pub fn spawn_env<A: AsRef<OsStr>>(args: &[A], env: &[(&str, &str)]) -> Proxy {
         let dir = short_tempdir("pcp");
         let ready = dir.path().join("ready");
         let log_path = dir.path().join("portcullis.log");
@@ -53,20 +81,7 @@ impl Proxy {
         let log = fs::File::create(&log_path).expect("create proxy log");
 
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_portcullis"));
-        cmd.arg("serve")
-            .args(["--listen", "tcp://127.0.0.1:0"])
-            .arg("--tls-cert")
-            .arg(&certs.server_cert)
-            .arg("--tls-key")
-            .arg(&certs.server_key)
-            .arg("--tls-client-ca")
-            .arg(&certs.ca_pem)
-            .arg("--upstream")
-            .arg(format!("unix://{}", daemon_socket.display()));
-        if let Some(policy) = policy {
-            cmd.arg("--policy").arg(policy);
-        }
-        cmd.arg("--ready-file").arg(&ready).args(extra_args);
+        cmd.arg("serve").args(args).arg("--ready-file").arg(&ready);
         cmd.stdin(Stdio::null())
             .stdout(log.try_clone().expect("clone log handle"))
             .stderr(log);
@@ -84,6 +99,7 @@ impl Proxy {
             child,
             addr: String::new(),
             log_path,
+            ready,
             dir,
             cli_config,
         };
@@ -91,7 +107,7 @@ impl Proxy {
         let deadline = Instant::now() + PROXY_START_TIMEOUT;
         let mut last_seen = String::new();
         loop {
-            let content = fs::read_to_string(&ready).unwrap_or_default();
+            let content = fs::read_to_string(&proxy.ready).unwrap_or_default();
             if let Some(addr) = ready_addr(&content, content == last_seen) {
                 proxy.addr = addr;
                 return proxy;
@@ -106,13 +122,27 @@ impl Proxy {
             if Instant::now() >= deadline {
                 panic!(
                     "`{desc}` wrote no usable ready file ({}) within {}s (content: {last_seen:?}); log:\n{}",
-                    ready.display(),
+                    proxy.ready.display(),
                     PROXY_START_TIMEOUT.as_secs(),
                     tail_lines(&proxy.log(), 60)
                 );
             }
             thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    /// `127.0.0.1:PORT` of the admin listener, from the ready file (`None` without one).
+    pub fn admin(&self) -> Option<String> {
+        let ready = fs::read_to_string(&self.ready).unwrap_or_default();
+        ready.lines().find_map(|line| {
+            let addr = line.trim().strip_prefix("admin http://")?;
+            Some(addr.trim_end_matches('/').to_string())
+        })
+    }
+
+    /// The port of [`addr`](Self::addr).
+    pub fn port(&self) -> &str {
+        self.addr.rsplit_once(':').expect("host:port").1
     }
 
     /// The whole proxy log so far.
@@ -132,6 +162,20 @@ impl Proxy {
             .unwrap_or(usize::MAX)
             .min(bytes.len());
         String::from_utf8_lossy(&bytes[start..]).into_owned()
+    }
+
+    /// Wait up to `limit` for `needle` in the log written after `offset`.
+    pub fn wait_log(&self, offset: u64, needle: &str, limit: Duration) -> bool {
+        let deadline = Instant::now() + limit;
+        loop {
+            if self.log_since(offset).contains(needle) {
+                return true;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            thread::sleep(Duration::from_millis(100));
+        }
     }
 
     /// `tcp://127.0.0.1:PORT`

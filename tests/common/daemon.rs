@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 
 use super::clients::clean_env;
 use super::command::{
-    assert_ok, find_program, in_ci, read_lossy, run_command, send_signal, short_tempdir, stdout_of,
-    tail_lines, wait_exit, Input, COMMAND_TIMEOUT,
+    assert_ok, find_program, free_tcp_port, free_udp_port, in_ci, read_lossy, run_command,
+    send_signal, short_tempdir, stdout_of, tail_lines, wait_exit, Input, COMMAND_TIMEOUT,
 };
 
 /// Time limit for the private dockerd to answer `GET /_ping`.
@@ -241,6 +241,24 @@ impl DockerDaemon {
         let out = self.direct(args);
         assert_ok(&out, &format!("direct: docker {}", args.join(" ")));
         stdout_of(&out)
+    }
+
+    /// `docker swarm init` on loopback, with the manager's listen port and the data
+    /// path port chosen free: another dockerd on this host may hold the defaults
+    /// (2377, 4789).
+    pub fn swarm_init(&self) {
+        let listen = format!("127.0.0.1:{}", free_tcp_port());
+        let data_port = free_udp_port(self.pid).to_string();
+        self.direct_ok(&[
+            "swarm",
+            "init",
+            "--advertise-addr",
+            "127.0.0.1",
+            "--listen-addr",
+            &listen,
+            "--data-path-port",
+            &data_port,
+        ]);
     }
 
     /// Remove every container, best effort (direct).

@@ -451,7 +451,7 @@ except docker.errors.APIError as e:
     cases.run(
         "swarm: service bind mounts and the host network are denied (PC-1004, PC-1008)",
         || {
-            d.direct_ok(&["swarm", "init", "--advertise-addr", "127.0.0.1"]);
+            d.swarm_init();
             let service_create = |name: &str, extra: &[&str]| {
                 let mut args = vec!["service", "create", "--detach", "--no-resolve-image"];
                 args.extend(["--name", name]);

@@ -3,12 +3,20 @@
 //! clients for simple responses), and the tolerant response parser behind
 //! [`exchange`], which sends raw bytes and reports every response, the bytes after a
 //! `101` and whether the proxy closed (RFC 9112 framing: Content-Length, chunked, or
-//! until close).
+//! until close). [`exchange_tls`] is the same over (mutual) TLS, for one whole answer.
 
+use std::fs;
+use std::io;
+use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+
+use super::certs::ClientId;
 
 /// Upper bound for any single wait on a socket.
 pub const IO_TIMEOUT: Duration = Duration::from_secs(5);
@@ -250,4 +258,89 @@ pub async fn exchange(addr: &str, raw: impl Into<Vec<u8>>, want: usize) -> Reply
     let reply = read_reply(&mut rd, Vec::new(), want).await;
     writer.abort();
     reply
+}
+
+/// The status code of the response at the start of `resp`.
+pub fn status_of(resp: &str) -> u16 {
+    resp.split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status line in {resp:?}"))
+}
+
+fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// A TLS client trusting `ca_pem`, presenting `client`'s certificate if any.
+pub fn connector(ca_pem: &Path, client: Option<&ClientId>) -> TlsConnector {
+    let mut roots = rustls::RootCertStore::empty();
+    for c in rustls_pemfile::certs(&mut fs::read(ca_pem).unwrap().as_slice()) {
+        roots.add(c.unwrap()).unwrap();
+    }
+    let builder = rustls::ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots);
+    let config = match client {
+        Some(id) => {
+            let certs: Vec<CertificateDer<'static>> =
+                rustls_pemfile::certs(&mut id.cert_pem.as_bytes())
+                    .collect::<Result<_, _>>()
+                    .unwrap();
+            let key: PrivateKeyDer<'static> =
+                rustls_pemfile::private_key(&mut id.key_pem.as_bytes())
+                    .unwrap()
+                    .unwrap();
+            builder.with_client_auth_cert(certs, key).unwrap()
+        }
+        None => builder.with_no_client_auth(),
+    };
+    TlsConnector::from(Arc::new(config))
+}
+
+/// Send `raw` (which should carry `Connection: close`) to `addr` over TLS as `client`
+/// (server name `localhost`, trusting `ca_pem`) and read the whole answer, each step
+/// within `io_timeout`. `Err` says where it failed: the handshake, the write or the
+/// read.
+pub async fn exchange_tls(
+    addr: &str,
+    ca_pem: &Path,
+    client: Option<&ClientId>,
+    raw: &str,
+    io_timeout: Duration,
+) -> Result<String, String> {
+    let tls = connector(ca_pem, client);
+    let tcp = tokio::time::timeout(io_timeout, TcpStream::connect(addr))
+        .await
+        .map_err(|_| "connect timed out".to_string())?
+        .map_err(|e| format!("connect: {e}"))?;
+    let name = ServerName::try_from("localhost").unwrap();
+    let mut s = match tokio::time::timeout(io_timeout, tls.connect(name, tcp)).await {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => return Err(format!("handshake: {e}")),
+        Err(_) => return Err("handshake timed out".into()),
+    };
+    if let Err(e) = s.write_all(raw.as_bytes()).await {
+        return Err(format!("write: {e}"));
+    }
+    let _ = s.flush().await;
+    let mut out = Vec::new();
+    match tokio::time::timeout(io_timeout, s.read_to_end(&mut out)).await {
+        Ok(Ok(_)) if out.is_empty() => Err("read: closed without a response".into()),
+        Ok(Ok(_)) => Ok(String::from_utf8_lossy(&out).into_owned()),
+        Ok(Err(e)) if out.is_empty() => Err(format!("read: {e}")),
+        // Closed without close_notify after a complete `Connection: close` answer.
+        Ok(Err(e)) if e.kind() == io::ErrorKind::UnexpectedEof => {
+            Ok(String::from_utf8_lossy(&out).into_owned())
+        }
+        Ok(Err(e)) => Err(format!(
+            "read: {e} after {:?}",
+            String::from_utf8_lossy(&out)
+        )),
+        Err(_) => Err(format!(
+            "read timed out after {:?}",
+            String::from_utf8_lossy(&out)
+        )),
+    }
 }

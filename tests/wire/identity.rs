@@ -14,17 +14,11 @@ use crate::common::certs::{ClientId, TestCerts, Validity, CA_NAME};
 use crate::common::command::tail_lines;
 use crate::common::fake_daemon::{self, Record};
 use crate::common::processes::Proxy;
+use crate::common::wire::{exchange_tls, status_of};
 
 use std::fs;
-use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
-use tokio_rustls::TlsConnector;
 
 /// Upper bound for any single network wait.
 const IO_TIMEOUT: Duration = Duration::from_secs(10);
@@ -137,72 +131,10 @@ impl Serve {
 // The TLS client
 // ---------------------------------------------------------------------------
 
-fn provider() -> Arc<rustls::crypto::CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
-}
-
-fn connector(ca_pem: &Path, client: Option<&ClientId>) -> TlsConnector {
-    let mut roots = rustls::RootCertStore::empty();
-    for c in rustls_pemfile::certs(&mut fs::read(ca_pem).unwrap().as_slice()) {
-        roots.add(c.unwrap()).unwrap();
-    }
-    let builder = rustls::ClientConfig::builder_with_provider(provider())
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots);
-    let config = match client {
-        Some(id) => {
-            let certs: Vec<CertificateDer<'static>> =
-                rustls_pemfile::certs(&mut id.cert_pem.as_bytes())
-                    .collect::<Result<_, _>>()
-                    .unwrap();
-            let key: PrivateKeyDer<'static> =
-                rustls_pemfile::private_key(&mut id.key_pem.as_bytes())
-                    .unwrap()
-                    .unwrap();
-            builder.with_client_auth_cert(certs, key).unwrap()
-        }
-        None => builder.with_no_client_auth(),
-    };
-    TlsConnector::from(Arc::new(config))
-}
-
 /// Send `raw` (which should carry `Connection: close`) over mutual TLS and read the
 /// whole answer. `Err` says where it failed: the handshake, the write or the read.
 async fn over_tls(serve: &Serve, client: Option<&ClientId>, raw: &str) -> Result<String, String> {
-    let tls = connector(&serve.pki.ca_pem, client);
-    let tcp = tokio::time::timeout(IO_TIMEOUT, TcpStream::connect(&serve.addr))
-        .await
-        .map_err(|_| "connect timed out".to_string())?
-        .map_err(|e| format!("connect: {e}"))?;
-    let name = ServerName::try_from("localhost").unwrap();
-    let mut s = match tokio::time::timeout(IO_TIMEOUT, tls.connect(name, tcp)).await {
-        Ok(Ok(s)) => s,
-        Ok(Err(e)) => return Err(format!("handshake: {e}")),
-        Err(_) => return Err("handshake timed out".into()),
-    };
-    if let Err(e) = s.write_all(raw.as_bytes()).await {
-        return Err(format!("write: {e}"));
-    }
-    let _ = s.flush().await;
-    let mut out = Vec::new();
-    match tokio::time::timeout(IO_TIMEOUT, s.read_to_end(&mut out)).await {
-        Ok(Ok(_)) if out.is_empty() => Err("read: closed without a response".into()),
-        Ok(Ok(_)) => Ok(String::from_utf8_lossy(&out).into_owned()),
-        Ok(Err(e)) if out.is_empty() => Err(format!("read: {e}")),
-        // Closed without close_notify after a complete `Connection: close` answer.
-        Ok(Err(e)) if e.kind() == io::ErrorKind::UnexpectedEof => {
-            Ok(String::from_utf8_lossy(&out).into_owned())
-        }
-        Ok(Err(e)) => Err(format!(
-            "read: {e} after {:?}",
-            String::from_utf8_lossy(&out)
-        )),
-        Err(_) => Err(format!(
-            "read timed out after {:?}",
-            String::from_utf8_lossy(&out)
-        )),
-    }
+    exchange_tls(&serve.addr, &serve.pki.ca_pem, client, raw, IO_TIMEOUT).await
 }
 
 fn ping() -> String {
@@ -214,13 +146,6 @@ fn create(extra_headers: &str, body: &str) -> String {
         "POST /v1.41/containers/create HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n{extra_headers}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     )
-}
-
-fn status_of(resp: &str) -> u16 {
-    resp.split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("no status line in {resp:?}"))
 }
 
 // ---------------------------------------------------------------------------

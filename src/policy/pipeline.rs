@@ -8,7 +8,7 @@
 //! forwarding); [`check`] runs them on a request held in memory, for
 //! `portcullis policy explain`, the benches, the fuzz targets and the table-driven
 //! tests. There is no second copy: a request the two would treat differently is a bug
-//! (`tests/pipeline_parity.rs` compares them).
+//! (`tests/wire/parity.rs` compares them).
 
 use std::borrow::Cow;
 

@@ -3,8 +3,6 @@
 //! policy reloads on SIGHUP next to live sessions, and the header timeout against
 //! a slowloris client. Real docker CLI, real curl, real private dockerd.
 
-mod support;
-
 use std::fs;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -14,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use support::*;
+use crate::common::{cases::*, certs::*, clients::*, command::*, daemon::*, processes::*};
 
 const BIN: &str = env!("CARGO_BIN_EXE_portcullis");
 const ADMIN_ANY: [&str; 2] = ["--admin-listen", "tcp://127.0.0.1:0"];
@@ -50,147 +48,9 @@ fn wait_until(limit: Duration, mut check: impl FnMut() -> bool) -> bool {
     }
 }
 
-// ---------------------------------------------------------------------------
-// A `portcullis serve` child with arbitrary flags (the support Proxy always
-// passes the test PKI's TLS flags and has no pid accessor).
-// ---------------------------------------------------------------------------
-
-struct Serve {
-    child: Child,
-    dir: tempfile::TempDir,
-    log_path: PathBuf,
-    /// `127.0.0.1:PORT` of the first tcp listener.
-    addr: String,
-    /// `127.0.0.1:PORT` of the admin listener, if any.
-    admin: Option<String>,
-}
-
-/// (first tcp listener, admin listener) from a ready file.
-fn parse_ready(content: &str) -> (Option<String>, Option<String>) {
-    let mut tcp = None;
-    let mut admin = None;
-    for line in content.lines() {
-        let line = line.trim();
-        if let Some(a) = line.strip_prefix("tcp://") {
-            tcp.get_or_insert_with(|| a.to_string());
-        } else if let Some(a) = line.strip_prefix("admin http://") {
-            admin = Some(a.trim_end_matches('/').to_string());
-        }
-    }
-    (tcp, admin)
-}
-
-impl Serve {
-    fn spawn(args: &[String]) -> Serve {
-        let dir = tmpdir("pcs");
-        let ready = dir.path().join("ready");
-        let log_path = dir.path().join("portcullis.log");
-        let log = fs::File::create(&log_path).expect("create serve log");
-        let mut cmd = Command::new(BIN);
-        cmd.arg("serve")
-            .args(args)
-            .arg("--ready-file")
-            .arg(&ready)
-            .env("RUST_LOG", "info")
-            .env("NO_COLOR", "1")
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("clone log"))
-            .stderr(log);
-        let child = cmd.spawn().expect("spawn portcullis serve");
-        let mut serve = Serve {
-            child,
-            dir,
-            log_path,
-            addr: String::new(),
-            admin: None,
-        };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let content = fs::read_to_string(&ready).unwrap_or_default();
-            if content.ends_with('\n') {
-                let (tcp, admin) = parse_ready(&content);
-                if let Some(tcp) = tcp {
-                    serve.addr = tcp;
-                    serve.admin = admin;
-                    return serve;
-                }
-            }
-            if let Ok(Some(status)) = serve.child.try_wait() {
-                panic!(
-                    "portcullis serve {args:?} exited with {status}; log:\n{}",
-                    serve.log()
-                );
-            }
-            if Instant::now() >= deadline {
-                panic!(
-                    "portcullis serve {args:?} wrote no ready file; log:\n{}",
-                    serve.log()
-                );
-            }
-            thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    fn port(&self) -> &str {
-        self.addr.rsplit_once(':').expect("host:port").1
-    }
-
-    fn log(&self) -> String {
-        String::from_utf8_lossy(&fs::read(&self.log_path).unwrap_or_default()).into_owned()
-    }
-
-    fn log_len(&self) -> usize {
-        fs::metadata(&self.log_path).map_or(0, |m| m.len() as usize)
-    }
-
-    fn log_since(&self, offset: usize) -> String {
-        let bytes = fs::read(&self.log_path).unwrap_or_default();
-        String::from_utf8_lossy(&bytes[offset.min(bytes.len())..]).into_owned()
-    }
-
-    fn wait_log(&self, offset: usize, needle: &str, limit: Duration) -> bool {
-        wait_until(limit, || self.log_since(offset).contains(needle))
-    }
-
-    fn signal(&self, sig: &str) {
-        let st = Command::new("kill")
-            .args([sig, &self.pid().to_string()])
-            .status()
-            .expect("run kill");
-        assert!(st.success(), "kill {sig} {} failed", self.pid());
-    }
-
-    fn cli_config(&self) -> PathBuf {
-        let p = self.dir.path().join("docker-config");
-        fs::create_dir_all(&p).expect("docker config dir");
-        p
-    }
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        if thread::panicking() {
-            eprintln!("[e2e_ops] portcullis log:\n{}", tail_lines(&self.log(), 60));
-        }
-        if matches!(self.child.try_wait(), Ok(None)) {
-            let _ = Command::new("kill")
-                .args(["-TERM", &self.child.id().to_string()])
-                .status();
-            let deadline = Instant::now() + Duration::from_secs(5);
-            while Instant::now() < deadline {
-                if let Ok(Some(_)) = self.child.try_wait() {
-                    return;
-                }
-                thread::sleep(Duration::from_millis(50));
-            }
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
+/// `portcullis serve` with arbitrary flags (no test PKI added), logging at `info`.
+fn spawn_serve(args: &[String]) -> Proxy {
+    Proxy::spawn_env(args, &[("RUST_LOG", "info")])
 }
 
 /// The docker CLI with exactly `env` (plus PATH and a private DOCKER_CONFIG).
@@ -214,7 +74,7 @@ fn docker_env(env: &[(String, String)], config: &Path, args: &[&str]) -> Output 
 }
 
 /// mTLS client environment for `serve` as the identity in `client_dir`.
-fn tls_env(serve: &Serve, client_dir: &Path) -> Vec<(String, String)> {
+fn tls_env(serve: &Proxy, client_dir: &Path) -> Vec<(String, String)> {
     vec![
         (
             "DOCKER_HOST".into(),
@@ -301,12 +161,11 @@ fn http_get(addr: &str, path: &str) -> (u16, String) {
     (status, body)
 }
 
-/// The admin address of a support Proxy, from its ready file.
+/// The admin address of a proxy started with an admin listener.
 fn proxy_admin(proxy: &Proxy) -> String {
-    let ready = fs::read_to_string(proxy.dir().join("ready")).expect("read proxy ready file");
-    parse_ready(&ready)
-        .1
-        .unwrap_or_else(|| panic!("no admin line in ready file: {ready:?}"))
+    proxy
+        .admin()
+        .unwrap_or_else(|| panic!("no admin line in the ready file of {}", proxy.addr))
 }
 
 /// Value of the sample of `name` carrying all `labels` (0 when absent).
@@ -416,7 +275,7 @@ fn operability_through_portcullis() {
             for f in ["ca.pem", "cert.pem", "key.pem"] {
                 assert!(bundle.join(f).is_file(), "certs client did not write {f}");
             }
-            let serve = Serve::spawn(&[
+            let serve = spawn_serve(&[
                 "--listen".into(),
                 "tcp://127.0.0.1:0".into(),
                 "--tls-cert".into(),
@@ -453,7 +312,7 @@ fn operability_through_portcullis() {
             assert_eq!(env[1].1, "1");
             assert_eq!(Path::new(&env[2].1), bundle.as_path());
             let offset = serve.log_len();
-            let ps = docker_env(&env, &serve.cli_config(), &["ps"]);
+            let ps = docker_env(&env, serve.cli_config(), &["ps"]);
             assert_ok(&ps, "docker ps with the printed environment");
             assert!(stdout_of(&ps).contains("CONTAINER ID"), "{}", show(&ps));
             assert!(
@@ -713,7 +572,7 @@ fn operability_through_portcullis() {
             let pfile = pdir.path().join("policy.toml");
             let original = fs::read_to_string(&policy).expect("read default policy");
             fs::write(&pfile, &original).unwrap();
-            let serve = Serve::spawn(&[
+            let serve = spawn_serve(&[
                 "--listen".into(),
                 "tcp://127.0.0.1:0".into(),
                 "--tls-cert".into(),
@@ -737,9 +596,9 @@ fn operability_through_portcullis() {
                 "--watch-interval-secs".into(),
                 "0".into(),
             ]);
-            let admin_s = serve.admin.clone().expect("admin listener");
+            let admin_s = serve.admin().expect("admin listener");
             let env = tls_env(&serve, &alice);
-            let config = serve.cli_config();
+            let config = serve.cli_config().to_path_buf();
             let docker = |args: &[&str]| docker_env(&env, &config, args);
             assert_ok(&docker(&["ps"]), "docker ps before reloads");
 
@@ -891,7 +750,7 @@ fn operability_through_portcullis() {
     cases.run(
         "slowloris is cut off by the header timeout; long streams are not",
         || {
-            let serve = Serve::spawn(&[
+            let serve = spawn_serve(&[
                 "--listen".into(),
                 "tcp://127.0.0.1:0".into(),
                 "--insecure-no-tls".into(),
@@ -906,7 +765,7 @@ fn operability_through_portcullis() {
                 "DOCKER_HOST".to_string(),
                 format!("tcp://127.0.0.1:{}", serve.port()),
             )];
-            let config = serve.cli_config();
+            let config = serve.cli_config().to_path_buf();
             let script = "for i in 1 2 3 4 5 6 7 8 9 10 11 12; do echo line$i; sleep 0.5; done";
             let run = docker_env(
                 &env,

@@ -12,27 +12,17 @@
 //! In every case the daemon's recorded bytes are checked: nothing the policy did not see
 //! (denied bodies, smuggled second requests, privileged HostConfigs) ever reaches it.
 
-mod inproc;
+use crate::common::fake_daemon::{self, Record};
+use crate::common::inproc::InProc;
+use crate::common::wire::{exchange, find, read_reply, Reply, Resp, Seen, IO_TIMEOUT};
 
-use inproc::{read_message, respond_json, Seen};
-
-use std::io;
-use std::path::PathBuf;
-use std::pin::Pin;
-use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use portcullis::audit::AuditSink;
 use portcullis::proxy::body::Observers;
 use portcullis::proxy::Limits;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, BufReader, ReadBuf};
-use tokio::net::{TcpStream, UnixListener};
-
-/// Upper bound for any single wait on a socket.
-const IO_TIMEOUT: Duration = Duration::from_secs(5);
-/// How long to wait after the expected responses to see whether the proxy closes.
-const LINGER: Duration = Duration::from_millis(400);
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
 
 /// Denied by the default policy (PC-1001).
 const PRIV: &str = r#"{"Image":"x","HostConfig":{"Privileged":true}}"#;
@@ -42,342 +32,25 @@ const OK: &str = r#"{"Image":"x"}"#;
 const SMUGGLED: &str = "smuggled";
 
 // ---------------------------------------------------------------------------
-// The fake daemon
+// The proxy, in front of a fake daemon
 // ---------------------------------------------------------------------------
-
-/// The policy's own lookups (`GET /containers/X/json`, `/images/X/json`, `/volumes/X`,
-/// `/services/X` without a version prefix), as opposed to requests forwarded for the
-/// client.
-fn is_lookup_line(line: &str) -> bool {
-    let Some(path) = line.strip_prefix("GET ").and_then(|r| r.split(' ').next()) else {
-        return false;
-    };
-    let segs: Vec<&str> = path.split('/').collect();
-    matches!(
-        segs.as_slice(),
-        ["", "containers" | "images", _, "json"] | ["", "volumes" | "services", _]
-    )
-}
-
-/// Everything the daemon received: parsed requests and the raw bytes of every
-/// connection (hijacked streams included).
-#[derive(Clone, Default)]
-struct Record {
-    requests: Arc<Mutex<Vec<Seen>>>,
-    raw: Arc<Mutex<Vec<u8>>>,
-}
-
-impl Record {
-    /// Requests forwarded on behalf of clients (lookups left out).
-    fn forwarded(&self) -> Vec<Seen> {
-        self.requests
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|s| !is_lookup_line(s.line()))
-            .cloned()
-            .collect()
-    }
-
-    fn all(&self) -> Vec<Seen> {
-        self.requests.lock().unwrap().clone()
-    }
-
-    fn raw(&self) -> String {
-        String::from_utf8_lossy(&self.raw.lock().unwrap()).into_owned()
-    }
-
-    fn clear(&self) {
-        self.requests.lock().unwrap().clear();
-        self.raw.lock().unwrap().clear();
-    }
-}
-
-/// Copies every byte read into the record.
-struct Tee<R> {
-    inner: R,
-    raw: Arc<Mutex<Vec<u8>>>,
-}
-
-impl<R: AsyncRead + Unpin> AsyncRead for Tee<R> {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        let before = buf.filled().len();
-        let r = Pin::new(&mut self.inner).poll_read(cx, buf);
-        if let Poll::Ready(Ok(())) = &r {
-            let new = buf.filled()[before..].to_vec();
-            self.raw.lock().unwrap().extend_from_slice(&new);
-        }
-        r
-    }
-}
-
-/// Answers lookups with 404, attach/exec upgrades with `101 UPGRADED` (then echoes the
-/// raw stream), requests for the container `missing` with 404, everything else with
-/// 200 and a JSON echo of the request line.
-fn fake_daemon(sock: PathBuf, rec: Record) {
-    let l = UnixListener::bind(&sock).unwrap();
-    tokio::spawn(async move {
-        loop {
-            let Ok((s, _)) = l.accept().await else { return };
-            let rec = rec.clone();
-            tokio::spawn(async move {
-                let (r, mut w) = s.into_split();
-                let mut r = BufReader::new(Tee {
-                    inner: r,
-                    raw: rec.raw.clone(),
-                });
-                while let Some(seen) = read_message(&mut r).await {
-                    let line = seen.line().to_string();
-                    let upgrade = seen.has_header("upgrade");
-                    rec.requests.lock().unwrap().push(seen);
-                    let not_found = is_lookup_line(&line) || line.contains("/containers/missing/");
-                    if upgrade && !not_found {
-                        let head = "HTTP/1.1 101 UPGRADED\r\nContent-Type: application/vnd.docker.raw-stream\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n";
-                        if w.write_all(head.as_bytes()).await.is_err() {
-                            return;
-                        }
-                        let mut buf = [0u8; 4096];
-                        loop {
-                            match r.read(&mut buf).await {
-                                Ok(0) | Err(_) => break,
-                                Ok(n) => {
-                                    if w.write_all(&buf[..n]).await.is_err() {
-                                        break;
-                                    }
-                                }
-                            }
-                        }
-                        let _ = w.shutdown().await;
-                        return;
-                    }
-                    let (status, body) = if not_found {
-                        (
-                            "404 Not Found",
-                            r#"{"message":"No such object"}"#.to_string(),
-                        )
-                    } else {
-                        ("200 OK", format!("{{\"saw\":{line:?}}}"))
-                    };
-                    if !respond_json(&mut w, status, &body).await {
-                        return;
-                    }
-                }
-            });
-        }
-    });
-}
-
-// ---------------------------------------------------------------------------
-// The proxy
-// ---------------------------------------------------------------------------
-
-struct Proxy {
-    addr: String,
-    rec: Record,
-    _dir: tempfile::TempDir,
-}
 
 /// Portcullis on 127.0.0.1:0, plain TCP, built-in default policy, default limits, in
-/// front of a fresh fake daemon.
-async fn start() -> Proxy {
+/// front of a fresh fake daemon that knows no object.
+async fn start() -> InProc {
     start_with(Limits::default(), 64).await
 }
 
 /// [`start`] with the given limits and connection limit.
-async fn start_with(limits: Limits, max_connections: usize) -> Proxy {
+async fn start_with(limits: Limits, max_connections: usize) -> InProc {
     start_observed(limits, max_connections, Observers::default()).await
 }
 
 /// [`start_with`] reporting to the given observers.
-async fn start_observed(limits: Limits, max_connections: usize, observers: Observers) -> Proxy {
-    let dir = tempfile::Builder::new()
-        .prefix("pca")
-        .tempdir_in("/tmp")
-        .unwrap();
-    let sock = dir.path().join("d.sock");
-    let rec = Record::default();
-    fake_daemon(sock.clone(), rec.clone());
-    let addr = inproc::serve_with(sock, limits, max_connections, observers).await;
-    Proxy {
-        addr,
-        rec,
-        _dir: dir,
-    }
-}
-
-// ---------------------------------------------------------------------------
-// The client side
-// ---------------------------------------------------------------------------
-
-/// One response read back from the proxy.
-#[derive(Debug)]
-struct Resp {
-    status: u16,
-    head: String,
-    body: Vec<u8>,
-}
-
-impl Resp {
-    fn header(&self, name: &str) -> Option<String> {
-        let want = format!("{}:", name.to_ascii_lowercase());
-        self.head.lines().skip(1).find_map(|l| {
-            l.to_ascii_lowercase()
-                .starts_with(&want)
-                .then(|| l[want.len()..].trim().to_string())
-        })
-    }
-
-    fn body_str(&self) -> String {
-        String::from_utf8_lossy(&self.body).into_owned()
-    }
-}
-
-/// What came back on one connection.
-#[derive(Debug)]
-struct Reply {
-    responses: Vec<Resp>,
-    /// Bytes after a `101` (the hijacked stream), or unparsed trailing bytes.
-    rest: Vec<u8>,
-    /// The proxy closed (EOF or reset) within the wait.
-    closed: bool,
-    raw: String,
-}
-
-impl Reply {
-    fn only(&self) -> &Resp {
-        assert_eq!(
-            self.responses.len(),
-            1,
-            "expected exactly one response: {}",
-            self.raw
-        );
-        &self.responses[0]
-    }
-}
-
-/// Split complete responses off the front of `buf`. Stops after a `101`.
-fn parse_responses(buf: &[u8], closed: bool) -> (Vec<Resp>, usize) {
-    let mut out = Vec::new();
-    let mut at = 0;
-    while let Some(end) = find(&buf[at..], b"\r\n\r\n") {
-        let head = String::from_utf8_lossy(&buf[at..at + end + 4]).into_owned();
-        let status: u16 = head
-            .split(' ')
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(0);
-        let body_start = at + end + 4;
-        let lower = head.to_ascii_lowercase();
-        let cl = lower
-            .lines()
-            .find_map(|l| l.strip_prefix("content-length:"))
-            .and_then(|v| v.trim().parse::<usize>().ok());
-        let (body, next) = if (100..200).contains(&status) || status == 204 || status == 304 {
-            (Vec::new(), body_start)
-        } else if let Some(n) = cl {
-            if buf.len() < body_start + n {
-                break;
-            }
-            (buf[body_start..body_start + n].to_vec(), body_start + n)
-        } else if lower.contains("transfer-encoding: chunked") {
-            match dechunk(&buf[body_start..]) {
-                Some((b, used)) => (b, body_start + used),
-                None => break,
-            }
-        } else if closed {
-            (buf[body_start..].to_vec(), buf.len())
-        } else {
-            break;
-        };
-        out.push(Resp { status, head, body });
-        at = next;
-        if status == 101 {
-            break;
-        }
-    }
-    (out, at)
-}
-
-fn dechunk(buf: &[u8]) -> Option<(Vec<u8>, usize)> {
-    let mut body = Vec::new();
-    let mut at = 0;
-    loop {
-        let eol = find(&buf[at..], b"\r\n")?;
-        let size = std::str::from_utf8(&buf[at..at + eol]).ok()?;
-        let n = usize::from_str_radix(size.split(';').next()?.trim(), 16).ok()?;
-        at += eol + 2;
-        if n == 0 {
-            let end = find(&buf[at..], b"\r\n")?;
-            return Some((body, at + end + 2));
-        }
-        if buf.len() < at + n + 2 {
-            return None;
-        }
-        body.extend_from_slice(&buf[at..at + n]);
-        at += n + 2;
-    }
-}
-
-fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len()).position(|w| w == needle)
-}
-
-/// Read until `want` complete responses arrived (then linger briefly to see whether
-/// the proxy closes), or the proxy closes, or `IO_TIMEOUT` passes.
-async fn read_reply<R: AsyncRead + Unpin>(rd: &mut R, mut buf: Vec<u8>, want: usize) -> Reply {
-    let deadline = Instant::now() + IO_TIMEOUT;
-    let mut closed = false;
-    let mut chunk = vec![0u8; 64 << 10];
-    loop {
-        let (parsed, _) = parse_responses(&buf, false);
-        let enough = parsed.len() >= want || parsed.last().is_some_and(|r| r.status == 101);
-        let wait = if enough {
-            LINGER
-        } else {
-            deadline.saturating_duration_since(Instant::now())
-        };
-        if wait.is_zero() {
-            break;
-        }
-        match tokio::time::timeout(wait, rd.read(&mut chunk)).await {
-            Ok(Ok(0)) | Ok(Err(_)) => {
-                closed = true;
-                break;
-            }
-            Ok(Ok(n)) => buf.extend_from_slice(&chunk[..n]),
-            Err(_) => break,
-        }
-    }
-    let (responses, used) = parse_responses(&buf, closed);
-    Reply {
-        responses,
-        rest: buf[used..].to_vec(),
-        closed,
-        raw: String::from_utf8_lossy(&buf).into_owned(),
-    }
-}
-
-/// Send `raw` on a fresh connection (the write runs concurrently, so a proxy that
-/// stops reading cannot block the test) and read up to `want` responses.
-async fn exchange(addr: &str, raw: impl Into<Vec<u8>>, want: usize) -> Reply {
-    let raw = raw.into();
-    let s = tokio::time::timeout(IO_TIMEOUT, TcpStream::connect(addr))
+async fn start_observed(limits: Limits, max_connections: usize, observers: Observers) -> InProc {
+    InProc::start_with(limits, max_connections, observers)
         .await
-        .expect("connect in time")
-        .unwrap();
-    let (mut rd, mut wr) = s.into_split();
-    let writer = tokio::spawn(async move {
-        let _ = wr.write_all(&raw).await;
-        // Keep the write half open (no FIN) until the reader is done.
-        wr
-    });
-    let reply = read_reply(&mut rd, Vec::new(), want).await;
-    writer.abort();
-    reply
+        .with_daemon(fake_daemon::docker_like)
 }
 
 /// Give anything in flight a moment to reach the daemon.
@@ -488,7 +161,7 @@ async fn run_cases(cases: Vec<(&str, Vec<u8>, Expect)>) {
 }
 
 /// [`run_cases`] against the given proxy.
-async fn run_cases_on(p: Proxy, cases: Vec<(&str, Vec<u8>, Expect)>) {
+async fn run_cases_on(p: InProc, cases: Vec<(&str, Vec<u8>, Expect)>) {
     for (name, raw, expect) in cases {
         p.rec.clear();
         let reply = exchange(&p.addr, raw, 1).await;
@@ -496,7 +169,11 @@ async fn run_cases_on(p: Proxy, cases: Vec<(&str, Vec<u8>, Expect)>) {
         match expect {
             Expect::Parse(status) => {
                 assert_parse_refusal(name, &reply, status);
-                assert!(p.rec.all().is_empty(), "{name}: {:#?}", p.rec.all());
+                assert!(
+                    p.rec.requests().is_empty(),
+                    "{name}: {:#?}",
+                    p.rec.requests()
+                );
                 assert_clean(name, &p.rec);
             }
             Expect::Docker(status, needle) => {

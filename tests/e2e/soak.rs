@@ -12,10 +12,8 @@
 //!
 //! The default is the short mode CI runs (100 attach sessions, ~40 s). The long run
 //! reported in the README:
-//! `SOAK_SESSIONS=1000 SOAK_EXEC_WORKERS=16 SOAK_SECS=300 cargo test --release --test soak -- --nocapture`
+//! `SOAK_SESSIONS=1000 SOAK_EXEC_WORKERS=16 SOAK_SECS=300 cargo test --release --test e2e soak -- --nocapture`
 //! (`SOAK_HOLD_SECS=N` keeps the proxy running N seconds after the run, for inspection).
-
-mod support;
 
 use std::fs;
 use std::path::Path;
@@ -37,7 +35,7 @@ use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio_rustls::TlsConnector;
 
-use support::*;
+use crate::common::{certs::*, clients::*, command::*, daemon::*, processes::*};
 
 const API: &str = "/v1.41";
 

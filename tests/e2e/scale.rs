@@ -15,8 +15,6 @@
 //!   certificates, policy and upstream socket. One container's life is then
 //!   driven through all three in turn, and each replica denies `--privileged`.
 
-mod support;
-
 use std::fs;
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -25,7 +23,7 @@ use std::process::{Command, Output};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use support::*;
+use crate::common::{cases::*, certs::*, clients::*, command::*, daemon::*, processes::*};
 
 /// Tag of the locally imported Portcullis image.
 const IMAGE: &str = "portcullis-scale:test";

@@ -2,10 +2,8 @@
 //! private dockerd through the real `portcullis serve` binary with mutual TLS.
 //!
 //! One `#[test]` shares one daemon and one proxy; every scenario is a separate
-//! case of [`support::Cases`] so each reports on its own. Skipped loudly when
+//! case of [`Cases`](crate::common::cases::Cases) so each reports on its own. Skipped loudly when
 //! dockerd is not installed (a failure under `CI=true`).
-
-mod support;
 
 use std::fs;
 
@@ -14,12 +12,16 @@ use std::process::Output;
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use sha2::{Digest, Sha256};
-use support::{
-    assert_fails, assert_ok, command_via, compose_via, docker_via, docker_via_env, free_tcp_port,
-    free_udp_port, require_daemon, require_tool, run_command, show, stderr_of, stdout_of,
-    tail_lines, Cases, DockerDaemon, Input, Proxy, TestCerts, TEST_IMAGE,
+use crate::common::cases::Cases;
+use crate::common::certs::TestCerts;
+use crate::common::clients::{command_via, compose_via, docker_via, docker_via_env, require_tool};
+use crate::common::command::{
+    assert_fails, assert_ok, free_tcp_port, free_udp_port, run_command, show, stderr_of, stdout_of,
+    tail_lines, Input,
 };
+use crate::common::daemon::{require_daemon, DockerDaemon, TEST_IMAGE};
+use crate::common::processes::Proxy;
+use sha2::{Digest, Sha256};
 
 const DEFAULT_POLICY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/policies/default.toml");
 

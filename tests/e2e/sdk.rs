@@ -4,15 +4,14 @@
 //! refused with the rule id in the SDK's `APIError`, and leave nothing on the daemon.
 //! Skipped loudly when dockerd or the SDK is missing (a failure under `CI=true`).
 
-mod support;
-
 use std::fs;
 use std::path::Path;
 use std::time::Duration;
 
-use support::{
-    require_daemon, run_command, show, stdout_of, DockerDaemon, Input, Proxy, TestCerts, TEST_IMAGE,
-};
+use crate::common::certs::TestCerts;
+use crate::common::command::{run_command, show, stdout_of, Input};
+use crate::common::daemon::{require_daemon, DockerDaemon, TEST_IMAGE};
+use crate::common::processes::Proxy;
 
 /// The workflow, in the SDK's own terms. Each step prints `ok <name>` or raises.
 const SCRIPT: &str = r#"

@@ -5,18 +5,18 @@
 //! lookup taken as absent). Both must refuse alike, deny with the same message, or
 //! forward the same request line and body.
 
-mod inproc;
-
 use std::path::{Path, PathBuf};
 
+use crate::common::fake_daemon::{self, Answer, Record};
+use crate::common::inproc;
+use crate::common::wire::{read_message, Seen};
 use http::Method;
-use inproc::{read_message, respond_json, Seen};
 use portcullis::error::{Denial, ProxyError};
 use portcullis::policy::pipeline::{self, Outcome};
 use portcullis::policy::{Decision, Facts, PolicySet};
 use portcullis::tls::Identity;
 use tokio::io::{AsyncWriteExt, BufReader};
-use tokio::net::{TcpStream, UnixListener};
+use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
 /// What happened to one request.
@@ -32,31 +32,21 @@ enum Fate {
 
 /// A fake daemon that records every request and answers each with 404.
 fn empty_daemon(sock: PathBuf) -> mpsc::UnboundedReceiver<Seen> {
-    let (tx, rx) = mpsc::unbounded_channel();
-    let l = UnixListener::bind(&sock).unwrap();
-    tokio::spawn(async move {
-        loop {
-            let Ok((s, _)) = l.accept().await else { return };
-            let tx = tx.clone();
-            tokio::spawn(async move {
-                let (r, mut w) = s.into_split();
-                let mut r = BufReader::new(r);
-                while let Some(seen) = read_message(&mut r).await {
-                    let _ = tx.send(seen);
-                    if !respond_json(
-                        &mut w,
-                        "404 Not Found",
-                        r#"{"message":"fake: no such object"}"#,
-                    )
-                    .await
-                    {
-                        return;
-                    }
-                }
-            });
-        }
+    let (rec, rx) = Record::with_feed();
+    fake_daemon::spawn(&sock, rec, |_| {
+        Answer::Json(
+            "404 Not Found",
+            r#"{"message":"fake: no such object"}"#.into(),
+        )
     });
     rx
+}
+
+/// Portcullis in-process with the built-in policy in front of `sock`.
+async fn serve_plain(sock: PathBuf) -> String {
+    let (server, addr) = inproc::bind_plain(sock, std::time::Duration::from_secs(1)).await;
+    tokio::spawn(server.run(std::future::pending()));
+    addr
 }
 
 /// A request as the parity check sends it both ways.
@@ -255,7 +245,7 @@ async fn served_and_pure_paths_decide_alike() {
         .unwrap();
     let sock = dir.path().join("d.sock");
     let mut seen = empty_daemon(sock.clone());
-    let addr = inproc::serve_plain(sock).await;
+    let addr = serve_plain(sock).await;
     let set = PolicySet::builtin();
 
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -314,7 +304,7 @@ async fn content_encoding_streams_where_the_body_is_not_read() {
         .unwrap();
     let sock = dir.path().join("d.sock");
     let mut seen = empty_daemon(sock.clone());
-    let addr = inproc::serve_plain(sock).await;
+    let addr = serve_plain(sock).await;
     let gz: &[u8] = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03binary";
     for (target, ct) in [
         ("/v1.41/build?t=x", "application/x-tar"),
@@ -365,19 +355,10 @@ async fn a_broken_streamed_body_is_the_clients_fault() {
     let sock = dir.path().join("d.sock");
     // A daemon that reads the head, then the body until it ends or breaks, and only
     // then answers: the proxy is still sending when the client's chunking fails.
-    let l = UnixListener::bind(&sock).unwrap();
-    tokio::spawn(async move {
-        while let Ok((s, _)) = l.accept().await {
-            tokio::spawn(async move {
-                let (r, mut w) = s.into_split();
-                let mut r = BufReader::new(r);
-                if read_message(&mut r).await.is_some() {
-                    respond_json(&mut w, "200 OK", "{}").await;
-                }
-            });
-        }
+    fake_daemon::spawn(&sock, Record::default(), |_| {
+        Answer::Json("200 OK", "{}".into())
     });
-    let addr = inproc::serve_plain(sock).await;
+    let addr = serve_plain(sock).await;
     let raw = b"POST /v1.41/build?t=x HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-tar\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nabcd\r\nzz\r\n";
     let mut c = TcpStream::connect(&addr).await.unwrap();
     c.write_all(raw).await.unwrap();

@@ -2,36 +2,19 @@
 //! pipelining, smuggling attempts, upgrades with early bytes, half-close both ways,
 //! an upstream dying mid-stream, an unreachable upstream.
 
-mod inproc;
-
-use inproc::{read_message, respond_json, Seen};
+use crate::common::fake_daemon::{self, saw, Answer, Record, Session};
+use crate::common::inproc::{self, InProc};
+use crate::common::wire::{read_message, Seen};
 
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::net::{TcpStream, UnixListener, UnixStream};
+use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
-struct Proxy {
-    addr: String,
-    _dir: tempfile::TempDir,
-    sock: PathBuf,
-}
-
-async fn start_proxy() -> Proxy {
-    let dir = tempfile::Builder::new()
-        .prefix("pct")
-        .tempdir_in("/tmp")
-        .unwrap();
-    let sock = dir.path().join("d.sock");
-    let addr = inproc::serve_plain(sock.clone()).await;
-    Proxy {
-        addr,
-        _dir: dir,
-        sock,
-    }
+async fn start_proxy() -> InProc {
+    InProc::start().await
 }
 
 /// A fake daemon answering every request with 200 and echoing the request line.
@@ -45,27 +28,11 @@ fn scripted_daemon(
     sock: PathBuf,
     answer: fn(&Seen) -> Option<String>,
 ) -> mpsc::UnboundedReceiver<Seen> {
-    let (tx, rx) = mpsc::unbounded_channel();
-    let l = UnixListener::bind(&sock).unwrap();
-    tokio::spawn(async move {
-        loop {
-            let Ok((s, _)) = l.accept().await else { return };
-            let tx = tx.clone();
-            tokio::spawn(async move {
-                let (r, mut w) = s.into_split();
-                let mut r = BufReader::new(r);
-                while let Some(seen) = read_message(&mut r).await {
-                    let body =
-                        answer(&seen).unwrap_or_else(|| format!("{{\"saw\":{:?}}}", seen.line()));
-                    let _ = tx.send(seen);
-                    if !respond_json(&mut w, "200 OK", &body).await {
-                        return;
-                    }
-                }
-            });
-        }
+    let (record, seen) = Record::with_feed();
+    fake_daemon::spawn(&sock, record, move |request| {
+        Answer::Json("200 OK", answer(request).unwrap_or_else(|| saw(request)))
     });
-    rx
+    seen
 }
 
 /// Read one HTTP/1.1 response (head + Content-Length body) from the client side.
@@ -231,39 +198,21 @@ async fn oversize_inspected_body_is_413() {
 }
 
 /// A fake daemon that upgrades every request, writes `early` right behind the 101
-/// head, then runs `session` on the raw stream.
+/// head, then runs `session` on the raw stream. Other requests (the policy's lookups)
+/// get 404.
 fn upgrading_daemon<F, Fut>(sock: PathBuf, early: &'static [u8], session: F)
 where
-    F: Fn(BufReader<UnixStream>) -> Fut + Send + Sync + 'static,
+    F: Fn(Session) -> Fut + Send + Sync + 'static,
     Fut: std::future::Future<Output = ()> + Send,
 {
-    let l = UnixListener::bind(&sock).unwrap();
-    let session = Arc::new(session);
-    tokio::spawn(async move {
-        loop {
-            let Ok((s, _)) = l.accept().await else { return };
-            let session = session.clone();
-            tokio::spawn(async move {
-                let mut r = BufReader::new(s);
-                // Policy lookups (container inspect) come first on the pooled connection.
-                loop {
-                    let Some(seen) = read_message(&mut r).await else {
-                        return;
-                    };
-                    if seen.head.to_ascii_lowercase().contains("upgrade: tcp") {
-                        break;
-                    }
-                    let nf = r#"{"message":"No such container"}"#;
-                    let resp = format!("HTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{nf}", nf.len());
-                    r.get_mut().write_all(resp.as_bytes()).await.unwrap();
-                }
-                let mut head = b"HTTP/1.1 101 UPGRADED\r\nContent-Type: application/vnd.docker.raw-stream\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n".to_vec();
-                head.extend_from_slice(early);
-                r.get_mut().write_all(&head).await.unwrap();
-                session(r).await;
-            });
+    let script = move |seen: &Seen| {
+        if seen.head.to_ascii_lowercase().contains("upgrade: tcp") {
+            Answer::Upgrade(early)
+        } else {
+            Answer::Json("404 Not Found", r#"{"message":"No such container"}"#.into())
         }
-    });
+    };
+    fake_daemon::spawn_with_sessions(&sock, Record::default(), script, session);
 }
 
 async fn upgrade_client(addr: &str) -> (BufReader<TcpStream>, String) {
@@ -336,39 +285,25 @@ async fn daemon_half_close_still_lets_client_send() {
 #[tokio::test]
 async fn upstream_dying_mid_stream_closes_cleanly_and_proxy_survives() {
     let p = start_proxy().await;
-    let l = UnixListener::bind(&p.sock).unwrap();
-    tokio::spawn(async move {
-        loop {
-            let Ok((s, _)) = l.accept().await else { return };
-            tokio::spawn(async move {
-                let mut r = BufReader::new(s);
-                let seen = read_message(&mut r).await.unwrap();
-                if seen.head.contains("/logs") {
-                    // Chunked stream, then the daemon dies without the last chunk.
-                    r.get_mut()
-                        .write_all(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n6\r\nline1\n\r\n")
-                        .await
-                        .unwrap();
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    drop(r);
-                } else if seen.head.starts_with("GET /containers/abc/json ") {
-                    // The policy's lookup of the container (protected or not). This
-                    // daemon serves one request per connection, so it says so: a pooled
-                    // connection it then drops would fail the next request.
-                    let body = r#"{"Id":"abc","Name":"/abc","Config":{},"HostConfig":{}}"#;
-                    let head = format!(
-                        "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
-                        body.len()
-                    );
-                    r.get_mut().write_all(head.as_bytes()).await.unwrap();
-                    r.get_mut().write_all(body.as_bytes()).await.unwrap();
-                } else {
-                    r.get_mut()
-                        .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nOK")
-                        .await
-                        .unwrap();
-                }
-            });
+    // One request per connection, each answered and then dropped.
+    fake_daemon::spawn(&p.sock, Record::default(), |seen| {
+        if seen.head.contains("/logs") {
+            // Chunked stream, then the daemon dies without the last chunk.
+            let cut = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n6\r\nline1\n\r\n";
+            Answer::ThenClose(cut.to_vec(), Duration::from_millis(100))
+        } else if seen.head.starts_with("GET /containers/abc/json ") {
+            // The policy's lookup of the container (protected or not). This daemon
+            // serves one request per connection, so it says so: a pooled connection it
+            // then drops would fail the next request.
+            let body = r#"{"Id":"abc","Name":"/abc","Config":{},"HostConfig":{}}"#;
+            let answer = format!(
+                "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            );
+            Answer::ThenClose(answer.into_bytes(), Duration::ZERO)
+        } else {
+            let ok = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nOK";
+            Answer::ThenClose(ok.to_vec(), Duration::ZERO)
         }
     });
     let mut c = TcpStream::connect(&p.addr).await.unwrap();

@@ -3,13 +3,11 @@
 //! Every denied form must fail with its rule id and leave nothing on the daemon
 //! (checked through the daemon's own socket); the allowed forms must work.
 
-mod support;
-
 use std::fs;
 use std::path::Path;
 use std::process::Command;
 
-use support::*;
+use crate::common::{cases::*, certs::*, clients::*, command::*, daemon::*, processes::*};
 
 fn default_policy() -> &'static Path {
     Path::new(concat!(
@@ -453,7 +451,7 @@ except docker.errors.APIError as e:
     cases.run(
         "swarm: service bind mounts and the host network are denied (PC-1004, PC-1008)",
         || {
-            d.direct_ok(&["swarm", "init", "--advertise-addr", "127.0.0.1"]);
+            d.swarm_init();
             let service_create = |name: &str, extra: &[&str]| {
                 let mut args = vec!["service", "create", "--detach", "--no-resolve-image"];
                 args.extend(["--name", name]);

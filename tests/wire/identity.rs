@@ -10,25 +10,15 @@
 //! * private keys never appear in the logs, even at `RUST_LOG=trace`, through a full
 //!   request cycle, refused handshakes and a policy and certificate reload.
 
-mod inproc;
-
-use inproc::{read_message, respond_json, Seen};
+use crate::common::certs::{ClientId, TestCerts, Validity, CA_NAME};
+use crate::common::command::tail_lines;
+use crate::common::fake_daemon::{self, Record};
+use crate::common::processes::Proxy;
+use crate::common::wire::{exchange_tls, status_of};
 
 use std::fs;
-use std::io;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-
-use rcgen::{
-    BasicConstraints, Certificate, CertificateParams, DistinguishedName, DnType,
-    ExtendedKeyUsagePurpose, IsCa, KeyPair, KeyUsagePurpose,
-};
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
-use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::net::{TcpStream, UnixListener};
-use tokio_rustls::TlsConnector;
 
 /// Upper bound for any single network wait.
 const IO_TIMEOUT: Duration = Duration::from_secs(10);
@@ -39,187 +29,15 @@ const START_TIMEOUT: Duration = Duration::from_secs(20);
 const PRIV: &str = r#"{"Image":"x","HostConfig":{"Privileged":true}}"#;
 
 // ---------------------------------------------------------------------------
-// Certificates
-// ---------------------------------------------------------------------------
-
-/// A client certificate and its key, PEM.
-struct ClientId {
-    cert_pem: String,
-    key_pem: String,
-}
-
-enum Validity {
-    Current,
-    Expired,
-    NotYetValid,
-}
-
-/// A throw-away PKI, made with rcgen as `tests/support`'s `TestCerts` does, but with
-/// the CA key at hand to issue certificates with any validity.
-struct Pki {
-    ca: Certificate,
-    ca_key: KeyPair,
-    ca_pem: PathBuf,
-    server_cert: PathBuf,
-    server_key: PathBuf,
-    server_key_pem: String,
-    ca_key_pem: String,
-}
-
-fn dn(cn: &str, org: &str) -> DistinguishedName {
-    let mut name = DistinguishedName::new();
-    name.push(DnType::CommonName, cn);
-    name.push(DnType::OrganizationName, org);
-    name
-}
-
-fn new_ca(cn: &str) -> (Certificate, KeyPair) {
-    let key = KeyPair::generate().unwrap();
-    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    params.distinguished_name = dn(cn, "Portcullis tests");
-    params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
-    params.key_usages = vec![
-        KeyUsagePurpose::KeyCertSign,
-        KeyUsagePurpose::CrlSign,
-        KeyUsagePurpose::DigitalSignature,
-    ];
-    let cert = params.self_signed(&key).unwrap();
-    (cert, key)
-}
-
-fn issue_client(cn: &str, validity: Validity, ca: &Certificate, ca_key: &KeyPair) -> ClientId {
-    let key = KeyPair::generate().unwrap();
-    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    params.distinguished_name = dn(cn, "tenants");
-    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
-    match validity {
-        Validity::Current => {}
-        Validity::Expired => {
-            params.not_before = rcgen::date_time_ymd(2001, 1, 1);
-            params.not_after = rcgen::date_time_ymd(2002, 1, 1);
-        }
-        Validity::NotYetValid => {
-            params.not_before = rcgen::date_time_ymd(2090, 1, 1);
-            params.not_after = rcgen::date_time_ymd(2091, 1, 1);
-        }
-    }
-    let cert = params.signed_by(&key, ca, ca_key).unwrap();
-    ClientId {
-        cert_pem: cert.pem(),
-        key_pem: key.serialize_pem(),
-    }
-}
-
-impl Pki {
-    fn generate(dir: &Path) -> Pki {
-        let (ca, ca_key) = new_ca("Portcullis Identity Test CA");
-        let ca_pem = dir.join("ca.pem");
-        fs::write(&ca_pem, ca.pem()).unwrap();
-        let key = KeyPair::generate().unwrap();
-        let mut params =
-            CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()]).unwrap();
-        params.distinguished_name = dn("localhost", "Portcullis tests");
-        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-        let server = params.signed_by(&key, &ca, &ca_key).unwrap();
-        let server_cert = dir.join("server-cert.pem");
-        let server_key = dir.join("server-key.pem");
-        let server_key_pem = key.serialize_pem();
-        fs::write(&server_cert, server.pem()).unwrap();
-        fs::write(&server_key, &server_key_pem).unwrap();
-        let ca_key_pem = ca_key.serialize_pem();
-        Pki {
-            ca,
-            ca_key,
-            ca_pem,
-            server_cert,
-            server_key,
-            server_key_pem,
-            ca_key_pem,
-        }
-    }
-
-    fn client(&self, cn: &str, validity: Validity) -> ClientId {
-        issue_client(cn, validity, &self.ca, &self.ca_key)
-    }
-
-    /// A certificate for `cn` from a CA the proxy does not trust, named `ca_name`.
-    fn rogue_client(&self, cn: &str, ca_name: &str) -> ClientId {
-        let (ca, key) = new_ca(ca_name);
-        issue_client(cn, Validity::Current, &ca, &key)
-    }
-}
-
-// ---------------------------------------------------------------------------
-// The fake daemon
-// ---------------------------------------------------------------------------
-
-#[derive(Clone, Default)]
-struct Record {
-    requests: Arc<Mutex<Vec<Seen>>>,
-    /// Connections accepted, whether or not a request followed.
-    connections: Arc<Mutex<usize>>,
-}
-
-impl Record {
-    fn requests(&self) -> Vec<Seen> {
-        self.requests.lock().unwrap().clone()
-    }
-
-    fn connections(&self) -> usize {
-        *self.connections.lock().unwrap()
-    }
-
-    fn clear(&self) {
-        self.requests.lock().unwrap().clear();
-    }
-}
-
-/// Lookups (`GET /containers/X/json`, no version prefix) get 404, everything else 200
-/// with a JSON echo of the request line.
-fn fake_daemon(sock: &Path, rec: Record) {
-    let l = UnixListener::bind(sock).unwrap();
-    tokio::spawn(async move {
-        loop {
-            let Ok((s, _)) = l.accept().await else { return };
-            *rec.connections.lock().unwrap() += 1;
-            let rec = rec.clone();
-            tokio::spawn(async move {
-                let (r, mut w) = s.into_split();
-                let mut r = BufReader::new(r);
-                while let Some(seen) = read_message(&mut r).await {
-                    let line = seen.line().to_string();
-                    rec.requests.lock().unwrap().push(seen);
-                    let lookup = line.starts_with("GET /containers/");
-                    let (status, body) = if lookup {
-                        (
-                            "404 Not Found",
-                            r#"{"message":"No such container"}"#.to_string(),
-                        )
-                    } else {
-                        ("200 OK", format!("{{\"saw\":{line:?}}}"))
-                    };
-                    if !respond_json(&mut w, status, &body).await {
-                        return;
-                    }
-                }
-            });
-        }
-    });
-}
-
-// ---------------------------------------------------------------------------
 // The proxy: the real binary
 // ---------------------------------------------------------------------------
 
 struct Serve {
-    child: Child,
+    proxy: Proxy,
     addr: String,
-    log_path: PathBuf,
     audit_path: PathBuf,
     rec: Record,
-    pki: Pki,
+    pki: TestCerts,
     dir: tempfile::TempDir,
 }
 
@@ -232,80 +50,38 @@ impl Serve {
             .tempdir_in("/tmp")
             .unwrap();
         let d = dir.path();
-        let pki = Pki::generate(d);
+        let pki = TestCerts::generate(&d.join("certs"), "alice");
         let sock = d.join("d.sock");
         let rec = Record::default();
-        fake_daemon(&sock, rec.clone());
-        let ready = d.join("ready");
-        let log_path = d.join("portcullis.log");
+        fake_daemon::spawn(&sock, rec.clone(), fake_daemon::docker_like);
         let audit_path = d.join("audit.log");
-        let log = fs::File::create(&log_path).unwrap();
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_portcullis"));
-        cmd.arg("serve")
-            .args(["--listen", "tcp://127.0.0.1:0", "--admin-listen", "off"])
-            .arg("--tls-cert")
-            .arg(&pki.server_cert)
-            .arg("--tls-key")
-            .arg(&pki.server_key)
-            .arg("--tls-client-ca")
-            .arg(&pki.ca_pem)
-            .arg("--upstream")
-            .arg(format!("unix://{}", sock.display()))
-            .arg("--audit-log")
-            .arg(&audit_path)
-            .arg("--ready-file")
-            .arg(&ready)
-            .args(["--watch-interval-secs", "0"]);
+        let audit_arg = audit_path.to_string_lossy().into_owned();
+        let mut args = vec!["--admin-listen", "off", "--audit-log", &audit_arg];
+        args.extend(["--watch-interval-secs", "0"]);
+        args.extend(extra);
+        let pdir = d.join("policies");
         if !policy.is_empty() {
-            let pdir = d.join("policies");
             fs::create_dir_all(&pdir).unwrap();
             for (name, text) in policy {
                 fs::write(pdir.join(name), text).unwrap();
             }
-            cmd.arg("--policy").arg(&pdir);
         }
-        cmd.args(extra)
-            .env("RUST_LOG", "info")
-            .env("NO_COLOR", "1")
-            .envs(env.iter().copied())
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log);
-        let child = cmd.spawn().unwrap();
-        let mut serve = Serve {
-            child,
-            addr: String::new(),
-            log_path,
+        let mut vars = vec![("RUST_LOG", "info")];
+        vars.extend(env);
+        let policy_dir = (!policy.is_empty()).then_some(pdir.as_path());
+        let proxy = Proxy::start_env(&sock, &pki, policy_dir, &args, &vars);
+        Serve {
+            addr: proxy.addr.clone(),
+            proxy,
             audit_path,
             rec,
             pki,
             dir,
-        };
-        let deadline = Instant::now() + START_TIMEOUT;
-        loop {
-            let content = fs::read_to_string(&ready).unwrap_or_default();
-            if let Some(a) = content
-                .lines()
-                .find_map(|l| l.trim().strip_prefix("tcp://"))
-                .filter(|_| content.ends_with('\n'))
-            {
-                serve.addr = a.to_string();
-                return serve;
-            }
-            if let Ok(Some(status)) = serve.child.try_wait() {
-                panic!("portcullis exited with {status}:\n{}", serve.log());
-            }
-            assert!(
-                Instant::now() < deadline,
-                "portcullis did not get ready:\n{}",
-                serve.log()
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 
     fn log(&self) -> String {
-        String::from_utf8_lossy(&fs::read(&self.log_path).unwrap_or_default()).into_owned()
+        self.proxy.log()
     }
 
     fn audit(&self) -> Vec<serde_json::Value> {
@@ -336,18 +112,14 @@ impl Serve {
             assert!(
                 Instant::now() < deadline,
                 "no {needle:?} (x{count}) in the log:\n{}",
-                tail(&self.log(), 40)
+                tail_lines(&self.log(), 40)
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 
     fn signal(&self, sig: &str) {
-        let status = Command::new("kill")
-            .args([sig, &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success(), "kill {sig}");
+        self.proxy.signal(sig);
     }
 
     fn dir(&self) -> &Path {
@@ -355,91 +127,14 @@ impl Serve {
     }
 }
 
-impl Drop for Serve {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            eprintln!("portcullis log tail:\n{}", tail(&self.log(), 60));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn tail(text: &str, n: usize) -> String {
-    let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(n)..].join("\n")
-}
-
 // ---------------------------------------------------------------------------
 // The TLS client
 // ---------------------------------------------------------------------------
 
-fn provider() -> Arc<rustls::crypto::CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
-}
-
-fn connector(ca_pem: &Path, client: Option<&ClientId>) -> TlsConnector {
-    let mut roots = rustls::RootCertStore::empty();
-    for c in rustls_pemfile::certs(&mut fs::read(ca_pem).unwrap().as_slice()) {
-        roots.add(c.unwrap()).unwrap();
-    }
-    let builder = rustls::ClientConfig::builder_with_provider(provider())
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots);
-    let config = match client {
-        Some(id) => {
-            let certs: Vec<CertificateDer<'static>> =
-                rustls_pemfile::certs(&mut id.cert_pem.as_bytes())
-                    .collect::<Result<_, _>>()
-                    .unwrap();
-            let key: PrivateKeyDer<'static> =
-                rustls_pemfile::private_key(&mut id.key_pem.as_bytes())
-                    .unwrap()
-                    .unwrap();
-            builder.with_client_auth_cert(certs, key).unwrap()
-        }
-        None => builder.with_no_client_auth(),
-    };
-    TlsConnector::from(Arc::new(config))
-}
-
 /// Send `raw` (which should carry `Connection: close`) over mutual TLS and read the
 /// whole answer. `Err` says where it failed: the handshake, the write or the read.
 async fn over_tls(serve: &Serve, client: Option<&ClientId>, raw: &str) -> Result<String, String> {
-    let tls = connector(&serve.pki.ca_pem, client);
-    let tcp = tokio::time::timeout(IO_TIMEOUT, TcpStream::connect(&serve.addr))
-        .await
-        .map_err(|_| "connect timed out".to_string())?
-        .map_err(|e| format!("connect: {e}"))?;
-    let name = ServerName::try_from("localhost").unwrap();
-    let mut s = match tokio::time::timeout(IO_TIMEOUT, tls.connect(name, tcp)).await {
-        Ok(Ok(s)) => s,
-        Ok(Err(e)) => return Err(format!("handshake: {e}")),
-        Err(_) => return Err("handshake timed out".into()),
-    };
-    if let Err(e) = s.write_all(raw.as_bytes()).await {
-        return Err(format!("write: {e}"));
-    }
-    let _ = s.flush().await;
-    let mut out = Vec::new();
-    match tokio::time::timeout(IO_TIMEOUT, s.read_to_end(&mut out)).await {
-        Ok(Ok(_)) if out.is_empty() => Err("read: closed without a response".into()),
-        Ok(Ok(_)) => Ok(String::from_utf8_lossy(&out).into_owned()),
-        Ok(Err(e)) if out.is_empty() => Err(format!("read: {e}")),
-        // Closed without close_notify after a complete `Connection: close` answer.
-        Ok(Err(e)) if e.kind() == io::ErrorKind::UnexpectedEof => {
-            Ok(String::from_utf8_lossy(&out).into_owned())
-        }
-        Ok(Err(e)) => Err(format!(
-            "read: {e} after {:?}",
-            String::from_utf8_lossy(&out)
-        )),
-        Err(_) => Err(format!(
-            "read timed out after {:?}",
-            String::from_utf8_lossy(&out)
-        )),
-    }
+    exchange_tls(&serve.addr, &serve.pki.ca_pem, client, raw, IO_TIMEOUT).await
 }
 
 fn ping() -> String {
@@ -451,13 +146,6 @@ fn create(extra_headers: &str, body: &str) -> String {
         "POST /v1.41/containers/create HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n{extra_headers}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     )
-}
-
-fn status_of(resp: &str) -> u16 {
-    resp.split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("no status line in {resp:?}"))
 }
 
 // ---------------------------------------------------------------------------
@@ -486,11 +174,7 @@ async fn bad_client_certificates_are_refused_at_the_handshake() {
         // trusted CA, whose signature does not verify.
         (
             "rogue CA impersonating the trusted CA's name",
-            Some(
-                serve
-                    .pki
-                    .rogue_client("alice", "Portcullis Identity Test CA"),
-            ),
+            Some(serve.pki.rogue_client("alice", CA_NAME)),
             "DecryptError",
         ),
         (
@@ -771,7 +455,7 @@ async fn private_keys_never_reach_the_logs() {
         assert!(
             logs.contains("TRACE") || logs.contains("\"level\":\"TRACE\""),
             "{format}: trace logging was not on:\n{}",
-            tail(&logs, 20)
+            tail_lines(&logs, 20)
         );
         assert!(
             !logs.contains("PRIVATE KEY"),

@@ -1,0 +1,8 @@
+//! The policy suites, one binary: table-driven tests of the shipped policies through the
+//! pure request path (canonicalise, classify, Go-exact body view, decide).
+//!
+//! * `rules`: the default policy's rules, disguised JSON included;
+//! * `depth`: the second-wave rules, each class over every route and field that carries it.
+
+mod depth;
+mod rules;

@@ -22,4 +22,5 @@ pub mod metrics;
 pub mod policy;
 pub mod proxy;
 pub mod server;
+pub mod tenant;
 pub mod tls;

@@ -10,6 +10,8 @@
 //!
 //! Everything here is pure: no I/O, no daemon lookups.
 
+pub mod respond;
+pub mod scope;
 pub mod stamp;
 
 use serde::Deserialize;

@@ -10,6 +10,7 @@
 //!
 //! Everything here is pure: no I/O, no daemon lookups.
 
+pub mod access;
 pub mod respond;
 pub mod scope;
 pub mod stamp;

@@ -142,3 +142,137 @@ mod tests {
         assert_eq!(not_found(Kind::Secret, "s"), "secret s not found");
     }
 }
+
+/// The object an operation's path names (its `{id}`/`{name}`), and what it does with it.
+/// Execs are reached through the container they run in. `None`: the path names no
+/// object a tenant owns (lists, creates, system, images — shared content, see the README).
+pub fn path_target(op: crate::docker::route::OpKind) -> Option<(Kind, Use)> {
+    use crate::docker::route::OpKind::*;
+    Some(match op {
+        ContainerInspect
+        | ContainerTop
+        | ContainerLogs
+        | ContainerChanges
+        | ContainerExport
+        | ContainerStats
+        | ContainerAttach
+        | ContainerAttachWebsocket
+        | ContainerWait
+        | ContainerArchiveInfo
+        | ContainerArchive
+        | ContainerCopy
+        | ExecCreate => (Kind::Container, Use::Use),
+        ContainerResize | ContainerStart | ContainerStop | ContainerRestart | ContainerKill
+        | ContainerUpdate | ContainerRename | ContainerPause | ContainerUnpause
+        | ContainerDelete | PutContainerArchive => (Kind::Container, Use::Change),
+        ExecStart | ExecResize | ExecInspect => (Kind::Exec, Use::Use),
+        VolumeInspect => (Kind::Volume, Use::Use),
+        VolumeUpdate | VolumeDelete => (Kind::Volume, Use::Change),
+        NetworkInspect | NetworkConnect | NetworkDisconnect => (Kind::Network, Use::Use),
+        NetworkDelete => (Kind::Network, Use::Change),
+        ServiceInspect | ServiceLogs => (Kind::Service, Use::Use),
+        ServiceUpdate | ServiceDelete => (Kind::Service, Use::Change),
+        TaskInspect | TaskLogs => (Kind::Task, Use::Use),
+        SecretInspect => (Kind::Secret, Use::Use),
+        SecretUpdate | SecretDelete => (Kind::Secret, Use::Change),
+        ConfigInspect => (Kind::Config, Use::Use),
+        ConfigUpdate | ConfigDelete => (Kind::Config, Use::Change),
+        NodeInspect => (Kind::Node, Use::Use),
+        NodeUpdate | NodeDelete => (Kind::Node, Use::Change),
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod path_target_tests {
+    use super::*;
+    use crate::docker::route::{classify, OpKind};
+    use http::Method;
+
+    /// Every operation whose route has an object parameter (other than images, plugins,
+    /// distribution and checkpoints, which tenants do not own) names its kind: a new
+    /// route cannot slip past tenancy unnoticed.
+    #[test]
+    fn every_object_route_names_its_target() {
+        let untenanted = |op: OpKind| {
+            let name = op.name();
+            name.starts_with("Image")
+                || name.starts_with("Plugin")
+                || name.starts_with("Checkpoint")
+                || name.starts_with("Distribution")
+                || name.starts_with("Swarm")
+                || op == OpKind::Commit
+                || op == OpKind::BuildCancel
+        };
+        let mut seen = 0;
+        for method in [
+            Method::GET,
+            Method::HEAD,
+            Method::POST,
+            Method::PUT,
+            Method::DELETE,
+        ] {
+            for path in [
+                "/containers/x/json",
+                "/containers/x/top",
+                "/containers/x/logs",
+                "/containers/x/changes",
+                "/containers/x/export",
+                "/containers/x/stats",
+                "/containers/x/resize",
+                "/containers/x/start",
+                "/containers/x/stop",
+                "/containers/x/restart",
+                "/containers/x/kill",
+                "/containers/x/update",
+                "/containers/x/rename",
+                "/containers/x/pause",
+                "/containers/x/unpause",
+                "/containers/x/attach",
+                "/containers/x/attach/ws",
+                "/containers/x/wait",
+                "/containers/x",
+                "/containers/x/archive",
+                "/containers/x/copy",
+                "/containers/x/exec",
+                "/exec/x/start",
+                "/exec/x/resize",
+                "/exec/x/json",
+                "/volumes/x",
+                "/networks/x",
+                "/networks/x/connect",
+                "/networks/x/disconnect",
+                "/services/x",
+                "/services/x/update",
+                "/services/x/logs",
+                "/tasks/x",
+                "/tasks/x/logs",
+                "/secrets/x",
+                "/secrets/x/update",
+                "/configs/x",
+                "/configs/x/update",
+                "/nodes/x",
+                "/nodes/x/update",
+            ] {
+                let op = classify(&method, path);
+                if op.kind == OpKind::Unknown || untenanted(op.kind) {
+                    continue;
+                }
+                assert!(op.target.is_some(), "{method} {path}");
+                assert!(
+                    path_target(op.kind).is_some(),
+                    "{method} {path}: {:?}",
+                    op.kind
+                );
+                seen += 1;
+            }
+        }
+        assert!(seen >= 40, "only {seen} routes checked");
+        // And nothing without a path object claims one.
+        for op in OpKind::ALL {
+            if path_target(*op).is_some() {
+                assert!(!untenanted(*op), "{op:?}");
+            }
+        }
+    }
+}

@@ -4,6 +4,11 @@
 //! [`crate::docker::filters`]): the daemon filters, the answer streams through unbuffered,
 //! and the client's own filters still apply (dockerd ANDs label filters). The operations
 //! whose answers the daemon cannot narrow by label are named by [`Narrowing`].
+//!
+//! Read off dockerd 20.10 in swarm mode: a task list's `label` filter matches the labels
+//! Portcullis stamps on the service and its task template (the task's own `Labels` stay
+//! empty); a service list's label filters become a map, so of two values for one label
+//! name a random one applies — which is why the client's own owner filters are dropped.
 
 use super::{Tenant, OWNER_LABEL};
 use crate::docker::filters::{FilterError, Filters};
@@ -28,6 +33,7 @@ pub fn narrowing(op: OpKind) -> Narrowing {
         | OpKind::VolumeList
         | OpKind::NetworkList
         | OpKind::ServiceList
+        | OpKind::TaskList
         | OpKind::SecretList
         | OpKind::ConfigList
         | OpKind::Events
@@ -112,6 +118,7 @@ mod tests {
             VolumeList,
             NetworkList,
             ServiceList,
+            TaskList,
             SecretList,
             ConfigList,
             Events,

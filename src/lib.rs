@@ -35,4 +35,5 @@ pub mod policy;
 pub mod proxy;
 pub mod server;
 pub mod sys;
+pub mod tenant;
 pub mod tls;

@@ -1,6 +1,7 @@
 //! Docker Engine API knowledge: the route table, dockerd's path and query semantics,
 //! and the Go-exact view of request bodies.
 
+pub mod filters;
 pub mod json;
 pub mod path;
 pub mod query;

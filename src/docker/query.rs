@@ -81,6 +81,19 @@ impl Query {
         }
     }
 
+    /// Append a parameter.
+    pub fn push(&mut self, key: &str, value: impl Into<String>) {
+        self.pairs.push((key.to_string(), value.into()));
+    }
+
+    /// Make `value` the only value of `key`, where its first value stood (or at the end).
+    pub fn replace_all(&mut self, key: &str, value: String) {
+        let at = self.pairs.iter().position(|(k, _)| k == key);
+        self.pairs.retain(|(k, _)| k != key);
+        let at = at.unwrap_or(self.pairs.len()).min(self.pairs.len());
+        self.pairs.insert(at, (key.to_string(), value));
+    }
+
     pub fn is_empty(&self) -> bool {
         self.pairs.is_empty()
     }

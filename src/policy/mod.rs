@@ -146,23 +146,25 @@ impl ContainerFacts {
             id: s(&v["Id"]),
             name: s(&v["Name"]).trim_start_matches('/').to_string(),
             labels: string_map(&v["Config"]["Labels"]),
-            privileged: hc["Privileged"].as_bool().unwrap_or(false),
-            network_mode: s(&hc["NetworkMode"]),
-            pid_mode: s(&hc["PidMode"]),
-            ipc_mode: s(&hc["IpcMode"]),
-            uts_mode: s(&hc["UTSMode"]),
-            userns_mode: s(&hc["UsernsMode"]),
-            cap_add: hc["CapAdd"]
+            privileged: hc[host_config::PRIVILEGED.name()]
+                .as_bool()
+                .unwrap_or(false),
+            network_mode: s(&hc[host_config::NETWORK_MODE.name()]),
+            pid_mode: s(&hc[host_config::PID_MODE.name()]),
+            ipc_mode: s(&hc[host_config::IPC_MODE.name()]),
+            uts_mode: s(&hc[host_config::UTS_MODE.name()]),
+            userns_mode: s(&hc[host_config::USERNS_MODE.name()]),
+            cap_add: hc[host_config::CAP_ADD.name()]
                 .as_array()
                 .map(|a| a.iter().map(s).collect())
                 .unwrap_or_default(),
-            volumes_from: hc["VolumesFrom"]
+            volumes_from: hc[host_config::VOLUMES_FROM.name()]
                 .as_array()
                 .map(|a| a.iter().map(s).collect())
                 .unwrap_or_default(),
-            devices: non_empty(&hc["Devices"])
-                || non_empty(&hc["DeviceCgroupRules"])
-                || non_empty(&hc["DeviceRequests"]),
+            devices: non_empty(&hc[host_config::DEVICES.name()])
+                || non_empty(&hc[host_config::DEVICE_CGROUP_RULES.name()])
+                || non_empty(&hc[host_config::DEVICE_REQUESTS.name()]),
             mounts: v["Mounts"]
                 .as_array()
                 .map(|a| {

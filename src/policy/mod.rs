@@ -139,28 +139,28 @@ pub struct ContainerFacts {
 
 impl ContainerFacts {
     pub fn from_inspect(v: &Value) -> Self {
-        let s = |v: &Value| v.as_str().unwrap_or("").to_string();
+        let text = |v: &Value| v.as_str().unwrap_or("").to_string();
         let hc = &v["HostConfig"];
         let non_empty = |v: &Value| v.as_array().is_some_and(|a| !a.is_empty());
         ContainerFacts {
-            id: s(&v["Id"]),
-            name: s(&v["Name"]).trim_start_matches('/').to_string(),
+            id: text(&v["Id"]),
+            name: text(&v["Name"]).trim_start_matches('/').to_string(),
             labels: string_map(&v["Config"]["Labels"]),
             privileged: hc[host_config::PRIVILEGED.name()]
                 .as_bool()
                 .unwrap_or(false),
-            network_mode: s(&hc[host_config::NETWORK_MODE.name()]),
-            pid_mode: s(&hc[host_config::PID_MODE.name()]),
-            ipc_mode: s(&hc[host_config::IPC_MODE.name()]),
-            uts_mode: s(&hc[host_config::UTS_MODE.name()]),
-            userns_mode: s(&hc[host_config::USERNS_MODE.name()]),
+            network_mode: text(&hc[host_config::NETWORK_MODE.name()]),
+            pid_mode: text(&hc[host_config::PID_MODE.name()]),
+            ipc_mode: text(&hc[host_config::IPC_MODE.name()]),
+            uts_mode: text(&hc[host_config::UTS_MODE.name()]),
+            userns_mode: text(&hc[host_config::USERNS_MODE.name()]),
             cap_add: hc[host_config::CAP_ADD.name()]
                 .as_array()
-                .map(|a| a.iter().map(s).collect())
+                .map(|a| a.iter().map(text).collect())
                 .unwrap_or_default(),
             volumes_from: hc[host_config::VOLUMES_FROM.name()]
                 .as_array()
-                .map(|a| a.iter().map(s).collect())
+                .map(|a| a.iter().map(text).collect())
                 .unwrap_or_default(),
             devices: non_empty(&hc[host_config::DEVICES.name()])
                 || non_empty(&hc[host_config::DEVICE_CGROUP_RULES.name()])
@@ -170,11 +170,11 @@ impl ContainerFacts {
                 .map(|a| {
                     a.iter()
                         .map(|m| {
-                            let ty = s(&m["Type"]);
+                            let ty = text(&m["Type"]);
                             let src = if ty == "volume" {
-                                s(&m["Name"])
+                                text(&m["Name"])
                             } else {
-                                s(&m["Source"])
+                                text(&m["Source"])
                             };
                             (ty, src)
                         })

@@ -520,3 +520,52 @@ fn identity_matches(m: &model::IdentityMatch, id: &Identity) -> bool {
         || any(&m.org_units, &id.org_units)
         || any(&m.sans, &id.sans)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn keys(hc: &Json) -> Vec<String> {
+        hc.as_object()
+            .map(|o| o.keys().map(str::to_string).collect())
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn stored_host_config_drops_what_the_daemon_fills_in() {
+        let defaults = json!({
+            "CgroupnsMode": "host",
+            "MaskedPaths": ["/proc/asound", "/proc/kcore", "/proc/keys", "/proc/timer_list",
+                "/proc/sched_debug", "/sys/firmware"],
+            "ReadonlyPaths": ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys"],
+            "Runtime": "runc",
+        });
+        let hc = stored_host_config(&defaults);
+        assert_eq!(keys(&hc), ["Runtime"]);
+
+        // systempaths=unconfined stores empty lists; a list without a default path is
+        // an override too.
+        let unmasked = json!({"MaskedPaths": [], "ReadonlyPaths": ["/proc/bus"]});
+        let hc = stored_host_config(&unmasked);
+        assert_eq!(keys(&hc), ["MaskedPaths", "ReadonlyPaths"]);
+
+        // label=disable is the daemon's own for privileged and host PID/IPC containers,
+        // and the tenant's request otherwise.
+        let privileged =
+            json!({"Privileged": true, "SecurityOpt": ["label=disable", "seccomp=unconfined"]});
+        let hc = stored_host_config(&privileged);
+        let opts: Vec<&str> = hc["SecurityOpt"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(Json::as_str)
+            .collect();
+        assert_eq!(opts, ["seccomp=unconfined"]);
+        let plain = json!({"SecurityOpt": ["label=disable"]});
+        assert_eq!(
+            stored_host_config(&plain)["SecurityOpt"][0].as_str(),
+            Some("label=disable")
+        );
+    }
+}

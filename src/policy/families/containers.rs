@@ -104,7 +104,6 @@ impl<'a> Checker<'a> {
         if creating {
             self.binds_and_mounts(host_config);
         }
-        let c = &self.policy.containers;
         if !c.allow_devices {
             if f::is_set(host_config, hc::DEVICES) {
                 self.deny(r::DEVICES, format!("{what} maps host devices (--device)"));
@@ -128,7 +127,7 @@ impl<'a> Checker<'a> {
             }
         }
         self.security_opts(&f::texts(host_config, hc::SECURITY_OPT), what);
-        if !self.policy.containers.allow_masked_paths_override {
+        if !c.allow_masked_paths_override {
             for field in [hc::MASKED_PATHS, hc::READONLY_PATHS] {
                 if f::is_present(host_config, field) {
                     self.deny(
@@ -139,7 +138,6 @@ impl<'a> Checker<'a> {
             }
         }
         self.sysctls(f::member(host_config, hc::SYSCTLS), what);
-        let c = &self.policy.containers;
         let runtime = f::text(host_config, hc::RUNTIME);
         if !runtime.is_empty() && !c.runtimes_allowed.iter().any(|x| x == runtime) {
             self.deny(r::RUNTIME, format!("{what} uses runtime {runtime:?}"));

@@ -55,16 +55,14 @@ fn create(cx: &mut Checker, b: &Json) {
             format!("network driver {driver:?} is not allowed"),
         );
     }
-    let networks = &cx.policy.networks;
     if f::is_set(b, network_create::OPTIONS) && !networks.allow_driver_options {
         cx.deny(r::NETWORK_DRIVER, "network driver options are not allowed");
     }
-    let networks = &cx.policy.networks;
     if f::flag(b, network_create::INGRESS) && !networks.allow_ingress {
         cx.deny(r::NETWORK_DRIVER, "ingress networks are not allowed");
     }
     subnets(cx, f::member(b, network_create::IPAM));
-    if f::is_set(b, network_create::CONFIG_FROM) && !cx.policy.networks.allow_driver_options {
+    if f::is_set(b, network_create::CONFIG_FROM) && !networks.allow_driver_options {
         cx.deny(
             r::NETWORK_DRIVER,
             "networks configured from another network (ConfigFrom) are not allowed",

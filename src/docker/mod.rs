@@ -10,3 +10,11 @@ pub mod route;
 pub mod schema;
 pub mod value;
 pub mod workdir;
+
+// HostConfig and request syntaxes the policy reads, each parsed as dockerd does.
+pub mod binds;
+pub mod cidr;
+pub mod dockerfile;
+pub mod host_path;
+pub mod link;
+pub mod options;

@@ -3,7 +3,9 @@
 //! [`Policy::assess`] gives the decision and the facts still needed; the proxy fetches
 //! those and assesses again.
 
-mod eval;
+mod check;
+mod families;
+pub mod fields;
 pub mod model;
 pub mod pin;
 pub mod pipeline;
@@ -18,12 +20,16 @@ use std::path::{Path, PathBuf};
 use http::{HeaderMap, Method};
 use serde_json::Value;
 
-use crate::docker::json::Json;
+use std::borrow::Cow;
+
+use crate::docker::json::{Json, Object};
 use crate::docker::path::ApiVersion;
 use crate::docker::query::Query;
 use crate::docker::route::Operation;
 use crate::tls::Identity;
 pub use model::{Mode, Policy, PolicyError};
+
+use fields::host_config;
 
 /// The built-in default policy (the shipped `policies/default.toml`).
 pub const BUILTIN_DEFAULT: &str = include_str!("../../policies/default.toml");
@@ -132,51 +138,186 @@ pub struct ContainerFacts {
     pub volumes_from: Vec<String>,
     /// `Config.WorkingDir`: where an exec without a working directory runs.
     pub working_dir: String,
+    /// Its stored `HostConfig` without the values the daemon fills in itself (see
+    /// [`stored_host_config`]): what the container family's rules judge when someone
+    /// would work inside it.
+    pub host_config: Option<Json<'static>>,
 }
 
 impl ContainerFacts {
     pub fn from_inspect(v: &Value) -> Self {
-        let s = |v: &Value| v.as_str().unwrap_or("").to_string();
+        let text = |v: &Value| v.as_str().unwrap_or("").to_string();
         let hc = &v["HostConfig"];
         let non_empty = |v: &Value| v.as_array().is_some_and(|a| !a.is_empty());
         ContainerFacts {
-            id: s(&v["Id"]),
-            name: s(&v["Name"]).trim_start_matches('/').to_string(),
+            id: text(&v["Id"]),
+            name: text(&v["Name"]).trim_start_matches('/').to_string(),
             labels: string_map(&v["Config"]["Labels"]),
-            privileged: hc["Privileged"].as_bool().unwrap_or(false),
-            network_mode: s(&hc["NetworkMode"]),
-            pid_mode: s(&hc["PidMode"]),
-            ipc_mode: s(&hc["IpcMode"]),
-            uts_mode: s(&hc["UTSMode"]),
-            userns_mode: s(&hc["UsernsMode"]),
-            cap_add: hc["CapAdd"]
+            privileged: hc[host_config::PRIVILEGED.name()]
+                .as_bool()
+                .unwrap_or(false),
+            network_mode: text(&hc[host_config::NETWORK_MODE.name()]),
+            pid_mode: text(&hc[host_config::PID_MODE.name()]),
+            ipc_mode: text(&hc[host_config::IPC_MODE.name()]),
+            uts_mode: text(&hc[host_config::UTS_MODE.name()]),
+            userns_mode: text(&hc[host_config::USERNS_MODE.name()]),
+            cap_add: hc[host_config::CAP_ADD.name()]
                 .as_array()
-                .map(|a| a.iter().map(s).collect())
+                .map(|a| a.iter().map(text).collect())
                 .unwrap_or_default(),
-            volumes_from: hc["VolumesFrom"]
+            volumes_from: hc[host_config::VOLUMES_FROM.name()]
                 .as_array()
-                .map(|a| a.iter().map(s).collect())
+                .map(|a| a.iter().map(text).collect())
                 .unwrap_or_default(),
-            devices: non_empty(&hc["Devices"])
-                || non_empty(&hc["DeviceCgroupRules"])
-                || non_empty(&hc["DeviceRequests"]),
+            devices: non_empty(&hc[host_config::DEVICES.name()])
+                || non_empty(&hc[host_config::DEVICE_CGROUP_RULES.name()])
+                || non_empty(&hc[host_config::DEVICE_REQUESTS.name()]),
             mounts: v["Mounts"]
                 .as_array()
                 .map(|a| {
                     a.iter()
                         .map(|m| {
-                            let ty = s(&m["Type"]);
+                            let ty = text(&m["Type"]);
                             let src = if ty == "volume" {
-                                s(&m["Name"])
+                                text(&m["Name"])
                             } else {
-                                s(&m["Source"])
+                                text(&m["Source"])
                             };
                             (ty, src)
                         })
                         .collect()
                 })
                 .unwrap_or_default(),
-            working_dir: s(&v["Config"]["WorkingDir"]),
+            working_dir: text(&v["Config"]["WorkingDir"]),
+            host_config: Some(stored_host_config(hc)),
+        }
+    }
+
+    /// The HostConfig the host-access rules judge: the stored one, with the fields
+    /// kept apart above written over it (they are the same when both come from an
+    /// inspect answer; facts built by hand may set only those).
+    pub fn host_config_to_check(&self) -> Json<'static> {
+        let mut hc = match &self.host_config {
+            Some(Json::Object(o)) => o.clone(),
+            _ => Object::new(),
+        };
+        let text = |v: &str| Json::String(Cow::Owned(v.to_string()));
+        if self.privileged {
+            hc.insert(host_config::PRIVILEGED.name(), Json::Bool(true));
+        }
+        for (field, mode) in [
+            (host_config::NETWORK_MODE, &self.network_mode),
+            (host_config::PID_MODE, &self.pid_mode),
+            (host_config::IPC_MODE, &self.ipc_mode),
+            (host_config::UTS_MODE, &self.uts_mode),
+            (host_config::USERNS_MODE, &self.userns_mode),
+        ] {
+            if !mode.is_empty() {
+                hc.insert(field.name(), text(mode));
+            }
+        }
+        if !self.cap_add.is_empty() {
+            let caps = self.cap_add.iter().map(|c| text(c)).collect();
+            hc.insert(host_config::CAP_ADD.name(), Json::Array(caps));
+        }
+        let devices_set = [
+            host_config::DEVICES,
+            host_config::DEVICE_CGROUP_RULES,
+            host_config::DEVICE_REQUESTS,
+        ]
+        .into_iter()
+        .any(|field| fields::is_set(&Json::Object(hc.clone()), field));
+        if self.devices && !devices_set {
+            let device = Json::Object(Object::new());
+            hc.insert(host_config::DEVICES.name(), Json::Array(vec![device]));
+        }
+        Json::Object(hc)
+    }
+}
+
+/// Paths every supported dockerd masks (`MaskedPaths`) or makes read-only
+/// (`ReadonlyPaths`) by default; a stored list holding all of them is the daemon's
+/// default, one without them an override (`systempaths=unconfined` stores `[]`).
+const DEFAULT_MASKED_PATHS: &[&str] = &[
+    "/proc/kcore",
+    "/proc/keys",
+    "/proc/timer_list",
+    "/proc/sched_debug",
+    "/sys/firmware",
+];
+const DEFAULT_READONLY_PATHS: &[&str] = &["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys"];
+
+/// A container's `HostConfig` from its inspect answer, without what the daemon fills in
+/// itself at create, so that only what its creator asked for is judged:
+/// - `CgroupnsMode`: the daemon's default is `host` on cgroup v1 and `private` on v2,
+///   so the stored value does not tell a request from the default (not judged);
+/// - `MaskedPaths` / `ReadonlyPaths`: the daemon stores its default lists; a list that
+///   keeps every default path is dropped, a shorter one (`[]`) is an override;
+/// - `SecurityOpt` `label=disable`: added by the daemon for privileged containers and
+///   host PID or IPC namespaces (judged through those).
+pub fn stored_host_config(hc: &Value) -> Json<'static> {
+    let Json::Object(stored) = owned_json(hc) else {
+        return Json::Object(Object::new());
+    };
+    let str_list = |v: &Json| -> Vec<String> {
+        v.as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(Json::as_str)
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let daemon_disables_labels = hc[host_config::PRIVILEGED.name()].as_bool() == Some(true)
+        || hc[host_config::PID_MODE.name()] == "host"
+        || hc[host_config::IPC_MODE.name()] == "host";
+    let mut out = Object::new();
+    for (key, value) in stored.iter() {
+        let keep = if key == host_config::CGROUPNS_MODE.name() {
+            None
+        } else if key == host_config::MASKED_PATHS.name()
+            || key == host_config::READONLY_PATHS.name()
+        {
+            let defaults = if key == host_config::MASKED_PATHS.name() {
+                DEFAULT_MASKED_PATHS
+            } else {
+                DEFAULT_READONLY_PATHS
+            };
+            let list = str_list(value);
+            let default = value.is_null() || defaults.iter().all(|d| list.iter().any(|p| p == d));
+            (!default).then(|| value.clone())
+        } else if key == host_config::SECURITY_OPT.name() && daemon_disables_labels {
+            let opts: Vec<Json<'static>> = str_list(value)
+                .into_iter()
+                .filter(|o| !matches!(o.as_str(), "label=disable" | "label:disable" | "disable"))
+                .map(|o| Json::String(Cow::Owned(o)))
+                .collect();
+            Some(Json::Array(opts))
+        } else {
+            Some(value.clone())
+        };
+        if let Some(v) = keep {
+            out.insert(key.to_string(), v);
+        }
+    }
+    Json::Object(out)
+}
+
+/// A `serde_json` value (a daemon's answer) as the owned body view the rules read.
+fn owned_json(v: &Value) -> Json<'static> {
+    match v {
+        Value::Null => Json::Null,
+        Value::Bool(b) => Json::Bool(*b),
+        Value::Number(n) => Json::Number(n.clone()),
+        Value::String(s) => Json::String(Cow::Owned(s.clone())),
+        Value::Array(a) => Json::Array(a.iter().map(owned_json).collect()),
+        Value::Object(o) => {
+            let mut out = Object::new();
+            for (k, v) in o {
+                out.insert(k.clone(), owned_json(v));
+            }
+            Json::Object(out)
         }
     }
 }
@@ -417,4 +558,53 @@ fn identity_matches(m: &model::IdentityMatch, id: &Identity) -> bool {
         || any(&m.organizations, &id.organizations)
         || any(&m.org_units, &id.org_units)
         || any(&m.sans, &id.sans)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn keys(hc: &Json) -> Vec<String> {
+        hc.as_object()
+            .map(|o| o.keys().map(str::to_string).collect())
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn stored_host_config_drops_what_the_daemon_fills_in() {
+        let defaults = json!({
+            "CgroupnsMode": "host",
+            "MaskedPaths": ["/proc/asound", "/proc/kcore", "/proc/keys", "/proc/timer_list",
+                "/proc/sched_debug", "/sys/firmware"],
+            "ReadonlyPaths": ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys"],
+            "Runtime": "runc",
+        });
+        let hc = stored_host_config(&defaults);
+        assert_eq!(keys(&hc), ["Runtime"]);
+
+        // systempaths=unconfined stores empty lists; a list without a default path is
+        // an override too.
+        let unmasked = json!({"MaskedPaths": [], "ReadonlyPaths": ["/proc/bus"]});
+        let hc = stored_host_config(&unmasked);
+        assert_eq!(keys(&hc), ["MaskedPaths", "ReadonlyPaths"]);
+
+        // label=disable is the daemon's own for privileged and host PID/IPC containers,
+        // and the tenant's request otherwise.
+        let privileged =
+            json!({"Privileged": true, "SecurityOpt": ["label=disable", "seccomp=unconfined"]});
+        let hc = stored_host_config(&privileged);
+        let opts: Vec<&str> = hc["SecurityOpt"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(Json::as_str)
+            .collect();
+        assert_eq!(opts, ["seccomp=unconfined"]);
+        let plain = json!({"SecurityOpt": ["label=disable"]});
+        assert_eq!(
+            stored_host_config(&plain)["SecurityOpt"][0].as_str(),
+            Some("label=disable")
+        );
+    }
 }

@@ -1,13 +1,16 @@
 //! Policy files: TOML, strict (unknown keys are errors), validated up front with every
 //! problem reported, regexes compiled and anchored at load.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
 use regex::Regex;
 use serde::Deserialize;
 
+use crate::docker::cidr::Cidr;
+use crate::docker::host_path::clean_path;
+use crate::docker::options::normalise_cap;
 use crate::docker::route::{Group, OpKind};
 
 /// `enforce` denies; `audit` allows and records what would have been denied.
@@ -150,133 +153,6 @@ impl Default for Networks {
     }
 }
 
-/// An address block: an IPv4 (IPv4-mapped IPv6 included) or IPv6 address and a prefix
-/// length; a bare address is a block of one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Cidr {
-    v4: bool,
-    bits: u128,
-    prefix: u8,
-}
-
-impl Cidr {
-    pub fn parse(s: &str) -> Option<Cidr> {
-        let (addr, prefix) = match s.split_once('/') {
-            Some((a, p)) => (a, Some(p)),
-            None => (s, None),
-        };
-        let ip: std::net::IpAddr = addr.trim().parse().ok()?;
-        let ip = match ip {
-            std::net::IpAddr::V6(v6) => v6
-                .to_ipv4_mapped()
-                .map_or(std::net::IpAddr::V6(v6), std::net::IpAddr::V4),
-            v4 => v4,
-        };
-        let (v4, bits, width) = match ip {
-            std::net::IpAddr::V4(a) => (true, u128::from(u32::from(a)), 32),
-            std::net::IpAddr::V6(a) => (false, u128::from(a), 128),
-        };
-        let prefix = match prefix {
-            Some(p) if !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) => {
-                p.parse::<u8>().ok().filter(|&n| n <= width)?
-            }
-            Some(_) => return None,
-            None => width,
-        };
-        Some(Cidr { v4, bits, prefix })
-    }
-
-    fn width(&self) -> u8 {
-        if self.v4 {
-            32
-        } else {
-            128
-        }
-    }
-
-    fn masked(&self, prefix: u8) -> u128 {
-        let host_bits = u32::from(self.width() - prefix);
-        if host_bits >= 128 {
-            0
-        } else {
-            self.bits >> host_bits
-        }
-    }
-
-    /// Whether the two blocks share an address.
-    pub fn overlaps(&self, other: &Cidr) -> bool {
-        let p = self.prefix.min(other.prefix);
-        self.v4 == other.v4 && self.masked(p) == other.masked(p)
-    }
-
-    /// Whether every address of `self` is in `outer`.
-    pub fn within(&self, outer: &Cidr) -> bool {
-        self.v4 == outer.v4
-            && self.prefix >= outer.prefix
-            && self.masked(outer.prefix) == outer.masked(outer.prefix)
-    }
-}
-
-/// dockerd's default address pools for local networks (libnetwork `ipamutils`,
-/// 20.10: 172.17.0.0/16 to 172.31.0.0/16 as /16s, 192.168.0.0/16 as /20s), as CIDR
-/// blocks: what it hands out when a bridge is created without a subnet.
-pub const DEFAULT_LOCAL_POOLS: &[&str] = &[
-    "172.17.0.0/16",
-    "172.18.0.0/15",
-    "172.20.0.0/14",
-    "172.24.0.0/13",
-    "192.168.0.0/16",
-];
-
-/// Swarm's default address pool for overlay networks (`10.0.0.0/8` as /24s).
-pub const DEFAULT_GLOBAL_POOLS: &[&str] = &["10.0.0.0/8"];
-
-/// The blocks a new network's explicit addresses must lie in when the policy sets no
-/// `networks.subnet_allowlist`: the daemon's default pools for the driver.
-pub fn default_pools(driver: &str) -> &'static [Cidr] {
-    static LOCAL: std::sync::OnceLock<Vec<Cidr>> = std::sync::OnceLock::new();
-    static GLOBAL: std::sync::OnceLock<Vec<Cidr>> = std::sync::OnceLock::new();
-    let (cell, list) = if driver == "overlay" {
-        (&GLOBAL, DEFAULT_GLOBAL_POOLS)
-    } else {
-        (&LOCAL, DEFAULT_LOCAL_POOLS)
-    };
-    cell.get_or_init(|| {
-        list.iter()
-            .map(|r| Cidr::parse(r).expect("a valid built-in pool"))
-            .collect()
-    })
-}
-
-/// The host's own address ranges, parsed once, each with its text.
-pub fn host_ranges() -> &'static [(Cidr, &'static str)] {
-    static PARSED: std::sync::OnceLock<Vec<(Cidr, &'static str)>> = std::sync::OnceLock::new();
-    PARSED.get_or_init(|| {
-        HOST_RANGES
-            .iter()
-            .map(|r| (Cidr::parse(r).expect("a valid built-in range"), *r))
-            .collect()
-    })
-}
-
-/// The host's own address ranges: a network for one of them shadows the host's route.
-pub const HOST_RANGES: &[&str] = &[
-    "0.0.0.0/8",
-    "127.0.0.0/8",
-    "169.254.0.0/16",
-    "224.0.0.0/4",
-    "255.255.255.255/32",
-    "::/128",
-    "::1/128",
-    "fe80::/10",
-    "ff00::/8",
-    // Cloud metadata and platform endpoints outside link-local: Azure's WireServer,
-    // Alibaba's metadata service, AWS's IPv6 metadata endpoint.
-    "168.63.129.16/32",
-    "100.100.100.200/32",
-    "fd00:ec2::254/128",
-];
-
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct Build {
@@ -330,7 +206,9 @@ pub struct PolicyFile {
     pub registries: Registries,
 }
 
-/// A validated, ready-to-evaluate policy.
+/// A validated, ready-to-evaluate policy: the file's settings compiled (operation
+/// names to operations, regexes anchored, capabilities normalised, CIDRs parsed); the
+/// file struct itself is dropped once compiled.
 #[derive(Debug, Clone)]
 pub struct Policy {
     pub name: String,
@@ -338,21 +216,81 @@ pub struct Policy {
     pub default: bool,
     pub source: PathBuf,
     pub identities: IdentityMatch,
-    pub deny_groups: BTreeSet<Group>,
-    pub deny_ops: BTreeSet<&'static str>,
-    pub allow_ops: BTreeSet<&'static str>,
-    pub containers: Containers,
-    /// Normalised (`CAP_…`, upper case) capability allowlist.
-    pub cap_add_allowed: BTreeSet<String>,
-    pub image_allowlist: Vec<Regex>,
-    pub protected_names: Vec<Regex>,
-    pub protected_labels: Vec<String>,
-    pub networks: Networks,
-    /// `networks.subnet_allowlist`, parsed when the policy is loaded.
-    pub subnet_allowlist: Vec<Cidr>,
+    pub endpoints: EndpointRules,
+    pub containers: ContainerRules,
+    pub protected: ProtectedRules,
+    pub networks: NetworkRules,
     pub build: Build,
     pub images: Images,
     pub registries: Registries,
+}
+
+/// Which operations are refused whole (PC-0002).
+#[derive(Debug, Clone, Default)]
+pub struct EndpointRules {
+    pub deny_groups: BTreeSet<Group>,
+    pub deny_operations: HashSet<OpKind>,
+    /// Operations allowed although their group is denied.
+    pub allow_operations: HashSet<OpKind>,
+}
+
+impl EndpointRules {
+    /// Whether the policy refuses this operation whole.
+    pub fn denies(&self, op: OpKind) -> bool {
+        let group_denied =
+            self.deny_groups.contains(&op.group()) && !self.allow_operations.contains(&op);
+        group_denied || self.deny_operations.contains(&op)
+    }
+}
+
+/// `[containers]`, compiled.
+#[derive(Debug, Clone)]
+pub struct ContainerRules {
+    pub allow_privileged: bool,
+    /// Normalised (`CAP_…`, upper case) capability allowlist.
+    pub cap_add_allowed: BTreeSet<String>,
+    pub allow_cap_drop: bool,
+    pub allow_host_binds: bool,
+    pub host_path_allowlist: Vec<String>,
+    pub allow_bind_propagation: bool,
+    pub volume_drivers_allowed: Vec<String>,
+    pub allow_volume_driver_options: bool,
+    pub volumes_from_allowed: Vec<String>,
+    pub allow_devices: bool,
+    pub allow_host_namespaces: bool,
+    pub allow_unconfined_security: bool,
+    pub allow_custom_seccomp: bool,
+    pub allow_masked_paths_override: bool,
+    pub sysctls_allowed: Vec<String>,
+    pub runtimes_allowed: Vec<String>,
+    pub allow_cgroup_parent: bool,
+    pub log_drivers_allowed: Vec<String>,
+    /// Anchored image regexes; empty: any image.
+    pub image_allowlist: Vec<Regex>,
+    pub allow_exec_privileged: bool,
+    pub allow_proc_workdir: bool,
+    pub max_memory_bytes: i64,
+    pub max_nano_cpus: i64,
+    pub max_pids: i64,
+    pub allow_negative_oom_score_adj: bool,
+}
+
+/// `[protected]`, compiled.
+#[derive(Debug, Clone)]
+pub struct ProtectedRules {
+    /// Anchored container and service name regexes.
+    pub name_patterns: Vec<Regex>,
+    pub labels: Vec<String>,
+}
+
+/// `[networks]`, compiled.
+#[derive(Debug, Clone)]
+pub struct NetworkRules {
+    pub drivers_allowed: Vec<String>,
+    pub allow_driver_options: bool,
+    pub allow_ingress: bool,
+    /// `subnet_allowlist`, parsed.
+    pub subnet_allowlist: Vec<Cidr>,
 }
 
 /// One problem found in a policy file.
@@ -365,16 +303,6 @@ pub struct PolicyError {
 impl fmt::Display for PolicyError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}: {}", self.file, self.message)
-    }
-}
-
-/// Normalise a capability name as dockerd does (case-insensitive, `CAP_` optional).
-pub fn normalise_cap(name: &str) -> String {
-    let up = name.to_ascii_uppercase();
-    if up == "ALL" || up.starts_with("CAP_") {
-        up
-    } else {
-        format!("CAP_{up}")
     }
 }
 
@@ -408,19 +336,19 @@ impl Policy {
             }
         }
         let mut ops = |list: &[String], key: &str| {
-            let mut out = BTreeSet::new();
+            let mut out = HashSet::new();
             for o in list {
                 match OpKind::parse(o) {
                     Some(k) => {
-                        out.insert(k.name());
+                        out.insert(k);
                     }
                     None => errors.push(err(format!("{key}: unknown operation {o:?}"))),
                 }
             }
             out
         };
-        let deny_ops = ops(&raw.endpoints.deny_operations, "endpoints.deny_operations");
-        let allow_ops = ops(
+        let deny_operations = ops(&raw.endpoints.deny_operations, "endpoints.deny_operations");
+        let allow_operations = ops(
             &raw.endpoints.allow_operations,
             "endpoints.allow_operations",
         );
@@ -494,22 +422,55 @@ impl Policy {
         if !errors.is_empty() {
             return Err(errors);
         }
+        let c = raw.containers;
         Ok(Policy {
             name: raw.name,
             mode: raw.mode,
             default: raw.default,
             source: source.to_path_buf(),
             identities: raw.identities,
-            deny_groups,
-            deny_ops,
-            allow_ops,
-            cap_add_allowed,
-            image_allowlist,
-            protected_names,
-            protected_labels: raw.protected.labels,
-            containers: raw.containers,
-            networks: raw.networks,
-            subnet_allowlist,
+            endpoints: EndpointRules {
+                deny_groups,
+                deny_operations,
+                allow_operations,
+            },
+            containers: ContainerRules {
+                allow_privileged: c.allow_privileged,
+                cap_add_allowed,
+                allow_cap_drop: c.allow_cap_drop,
+                allow_host_binds: c.allow_host_binds,
+                host_path_allowlist: c.host_path_allowlist,
+                allow_bind_propagation: c.allow_bind_propagation,
+                volume_drivers_allowed: c.volume_drivers_allowed,
+                allow_volume_driver_options: c.allow_volume_driver_options,
+                volumes_from_allowed: c.volumes_from_allowed,
+                allow_devices: c.allow_devices,
+                allow_host_namespaces: c.allow_host_namespaces,
+                allow_unconfined_security: c.allow_unconfined_security,
+                allow_custom_seccomp: c.allow_custom_seccomp,
+                allow_masked_paths_override: c.allow_masked_paths_override,
+                sysctls_allowed: c.sysctls_allowed,
+                runtimes_allowed: c.runtimes_allowed,
+                allow_cgroup_parent: c.allow_cgroup_parent,
+                log_drivers_allowed: c.log_drivers_allowed,
+                image_allowlist,
+                allow_exec_privileged: c.allow_exec_privileged,
+                allow_proc_workdir: c.allow_proc_workdir,
+                max_memory_bytes: c.max_memory_bytes,
+                max_nano_cpus: c.max_nano_cpus,
+                max_pids: c.max_pids,
+                allow_negative_oom_score_adj: c.allow_negative_oom_score_adj,
+            },
+            protected: ProtectedRules {
+                name_patterns: protected_names,
+                labels: raw.protected.labels,
+            },
+            networks: NetworkRules {
+                drivers_allowed: raw.networks.drivers_allowed,
+                allow_driver_options: raw.networks.allow_driver_options,
+                allow_ingress: raw.networks.allow_ingress,
+                subnet_allowlist,
+            },
             build: raw.build,
             images: raw.images,
             registries: raw.registries,
@@ -524,80 +485,10 @@ impl Policy {
     }
 }
 
-/// Lexical clean of an absolute path, as Go's `path.Clean` (no symlink resolution).
-pub fn clean_path(p: &str) -> String {
-    let mut parts: Vec<&str> = Vec::new();
-    for seg in p.split('/') {
-        match seg {
-            "" | "." => {}
-            ".." => {
-                parts.pop();
-            }
-            s => parts.push(s),
-        }
-    }
-    format!("/{}", parts.join("/"))
-}
-
-/// Whether `path` (clean) is `prefix` or below it, by whole components.
-pub fn under(path: &str, prefix: &str) -> bool {
-    let prefix = prefix.trim_end_matches('/');
-    if prefix.is_empty() {
-        return true;
-    }
-    path == prefix
-        || path
-            .strip_prefix(prefix)
-            .is_some_and(|r| r.starts_with('/'))
-}
-
 #[cfg(test)]
 mod tests {
 
-    #[test]
-    fn cidr_blocks_overlap_and_nest() {
-        let c = |s: &str| Cidr::parse(s).unwrap();
-        assert!(c("169.254.169.252/30").overlaps(&c("169.254.0.0/16")));
-        assert!(c("160.0.0.0/4").overlaps(&c("169.254.0.0/16")));
-        assert!(!c("10.0.0.0/8").overlaps(&c("169.254.0.0/16")));
-        assert!(c("::ffff:127.0.0.1").overlaps(&c("127.0.0.0/8")));
-        assert!(c("0.0.0.0/0").overlaps(&c("127.0.0.0/8")));
-        assert!(!c("fe80::1").overlaps(&c("127.0.0.0/8")));
-        assert!(c("10.9.0.0/24").within(&c("10.0.0.0/8")));
-        assert!(!c("10.0.0.0/7").within(&c("10.0.0.0/8")));
-        assert!(c("10.1.2.3").within(&c("10.0.0.0/8")));
-        for bad in [
-            "10.9/16",
-            "10.0.0.0/33",
-            "10.0.0.0/",
-            "x",
-            "10.0.0.0/+8",
-            "::/129",
-        ] {
-            assert!(Cidr::parse(bad).is_none(), "{bad}");
-        }
-    }
-
     use super::*;
-
-    #[test]
-    fn clean_and_under() {
-        assert_eq!(clean_path("/run/x/../x/docker.sock"), "/run/x/docker.sock");
-        assert_eq!(clean_path("/run//x/./docker.sock"), "/run/x/docker.sock");
-        assert_eq!(clean_path("/../../etc"), "/etc");
-        assert_eq!(clean_path("/"), "/");
-        assert!(under("/srv/data/x", "/srv/data"));
-        assert!(under("/srv/data", "/srv/data/"));
-        assert!(!under("/srv/database", "/srv/data"));
-        assert!(!under("/srv", "/srv/data"));
-    }
-
-    #[test]
-    fn caps_normalise_like_dockerd() {
-        assert_eq!(normalise_cap("sys_admin"), "CAP_SYS_ADMIN");
-        assert_eq!(normalise_cap("cap_sys_ptrace"), "CAP_SYS_PTRACE");
-        assert_eq!(normalise_cap("all"), "ALL");
-    }
 
     #[test]
     fn every_error_is_reported() {

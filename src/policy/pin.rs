@@ -10,6 +10,7 @@
 use std::borrow::Cow;
 
 use crate::docker::json::Json;
+use crate::docker::link::link_parts;
 use crate::docker::route::{OpKind, Operation};
 
 use super::Facts;
@@ -140,24 +141,6 @@ pub fn body(op: OpKind, body: &mut Json, facts: &Facts) -> bool {
     changed
 }
 
-/// A link's container name and alias exactly as dockerd's `ParseLink` reads them:
-/// `name` alone is `name:name`; `/a:/b/c` (inspect's form) is `a` with alias `c`;
-/// `a:b` is `a` with alias `b`; more than one `:` is not a link (`None`).
-pub(crate) fn link_parts(spec: &str) -> Option<(&str, &str)> {
-    let mut parts = spec.split(':');
-    let (name, alias) = (parts.next()?, parts.next());
-    if parts.next().is_some() {
-        return None;
-    }
-    Some(match alias {
-        None => (spec, spec),
-        Some(alias) => match name.strip_prefix('/') {
-            Some(name) => (name, alias.rsplit('/').next().unwrap_or(alias)),
-            None => (name, alias),
-        },
-    })
-}
-
 /// Pin the `Target` of each network attachment of a list.
 fn pin_targets(list: &mut Json, resolve: &dyn Fn(&str) -> Option<String>) -> bool {
     let mut changed = false;
@@ -282,10 +265,6 @@ mod tests {
         assert_eq!(hc["VolumesFrom"][1], "3f1a9c");
         assert_eq!(hc["VolumesFrom"][2], "other");
         let raw = br#"{"Image":"x","HostConfig":{"Links":["web","/3f1a:/c1/db","other:o"]}}"#;
-        assert_eq!(link_parts("/app/db"), Some(("/app/db", "/app/db")));
-        assert_eq!(link_parts("/app:/c1/db"), Some(("app", "db")));
-        assert_eq!(link_parts("a:/b/c"), Some(("a", "/b/c")));
-        assert_eq!(link_parts("a:b:c"), None);
         let mut v = read_body(raw, Some(&schema::CONTAINER_CREATE)).unwrap();
         assert!(body(OpKind::ContainerCreate, &mut v, &f));
         assert_eq!(v["HostConfig"]["Links"][0], "f00d:web");

@@ -15,8 +15,9 @@
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::sync::OnceLock;
 
-use super::model::{host_ranges, Cidr, Policy};
+use super::model::Policy;
 use super::RequestView;
+use crate::docker::cidr::{host_ranges, Cidr};
 use crate::docker::json::Json;
 use crate::docker::reference::{auth_registry, image_registry, search_registry, split_host_port};
 use crate::docker::route::OpKind;

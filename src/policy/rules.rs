@@ -108,7 +108,7 @@ rules! {
     TOO_MANY_REFERENCES = "PC-1028", "requests naming more than 32 existing containers and volumes (named volumes, --volumes-from, --link, container:<name>)",
         "each one is a lookup at the daemon: an unbounded list would let one request flood it", "(always on)",
         "split the work over several containers";
-    HOST_ACCESS_TARGET = "PC-1029", "exec, attach, docker cp and --pid container:<x> into a container that has host access (privileged, host namespaces, capabilities, devices or host mounts the policy would refuse); starting or inspecting an exec in a protected container",
+    HOST_ACCESS_TARGET = "PC-1029", "exec, attach, docker cp and --pid container:<x> into a container that has host access the policy would refuse at create (privileged, capabilities, devices, host namespaces, security options, unmasked /proc and /sys paths, sysctls, runtime, cgroup parent, host mounts); starting or inspecting an exec in a protected container",
         "what runs inside such a container, or sees its processes, has its host access: one tenant's (or the operator's) exception must not become everyone's",
         "the setting of the host access in question (containers.allow_privileged, allow_host_binds…)",
         "work in containers created under this policy";

@@ -303,6 +303,38 @@ fn policy_through_portcullis() {
     );
 
     cases.run(
+        "a container without the /proc and /sys masks cannot be entered (PC-1029)",
+        || {
+            // Host access is judged by the create rules on the stored HostConfig: an
+            // operator's container made with systempaths=unconfined (empty MaskedPaths
+            // and ReadonlyPaths) is refused; one made with the daemon's defaults (its
+            // default mask lists, cgroup namespace and runtime) is entered.
+            d.direct_ok(&[
+                "run",
+                "-d",
+                "--name",
+                "unmasked",
+                "--security-opt",
+                "systempaths=unconfined",
+                TEST_IMAGE,
+                "sleep",
+                "300",
+            ]);
+            d.direct_ok(&["run", "-d", "--name", "masked", TEST_IMAGE, "sleep", "300"]);
+            assert_denied(
+                &docker(&["exec", "unmasked", "true"]),
+                "PC-1029",
+                "exec into a systempaths=unconfined container",
+            );
+            assert_ok(
+                &docker(&["exec", "masked", "true"]),
+                "exec into a container with the daemon's defaults",
+            );
+            let _ = d.direct(&["rm", "-f", "unmasked", "masked"]);
+        },
+    );
+
+    cases.run(
         "allowed: named volume, volumes-from, tmpfs, user network, published port",
         || {
             assert_ok(&docker(&["volume", "create", "tenantvol"]), "volume create");
@@ -636,7 +668,13 @@ fn depth_cases(d: &DockerDaemon, proxy: &Proxy, c: &Path, work: &Path, cases: &m
                 !ls.lines().any(|l| l == "lannet"),
                 "network was created: {ls}"
             );
-            let ok = docker(&["network", "create", "--subnet", "172.29.5.0/24", "poolnet"]);
+            let ok = docker(&[
+                "network",
+                "create",
+                "--subnet",
+                "192.168.237.0/24",
+                "poolnet",
+            ]);
             assert_ok(&ok, "network create in the pools");
             let _ = d.direct(&["network", "rm", "poolnet"]);
         },

@@ -14,6 +14,9 @@ pub enum Bind<'a> {
     Host { src: String, mode: &'a str },
     /// A named volume.
     Named { name: &'a str },
+    /// A source starting with `.`: no volume name to dockerd (it refuses it), a host
+    /// path relative to its working directory (`/` as a system service) to Podman.
+    Relative,
     /// Not a specification dockerd accepts.
     Invalid,
 }
@@ -32,6 +35,8 @@ impl<'a> Bind<'a> {
                     }
                 } else if src.is_empty() {
                     Bind::Invalid
+                } else if src.starts_with('.') {
+                    Bind::Relative
                 } else {
                     Bind::Named { name: src }
                 }
@@ -76,6 +81,8 @@ mod tests {
         );
         assert_eq!(Bind::parse("vol:/data"), Bind::Named { name: "vol" });
         assert_eq!(Bind::parse(":/data"), Bind::Invalid);
+        assert_eq!(Bind::parse(".:/host"), Bind::Relative);
+        assert_eq!(Bind::parse("./x:/host:ro"), Bind::Relative);
         assert_eq!(Bind::parse("/a:/b:ro:x"), Bind::Invalid);
         let modes = Bind::parse("/a:/b:ro,rslave").modes();
         assert_eq!(modes, ["ro", "rslave"]);

@@ -89,6 +89,16 @@ pub(super) fn update(cx: &mut Checker, body: &Json) {
     cx.kernel_resources(body, "the update");
 }
 
+/// Podman's Docker API also takes `ns:<path>` (join any namespace by its path;
+/// `/proc/1/ns/…` is the host's) and, for the network, `slirp4netns` with options
+/// (`allow_host_loopback` reaches the host's 127.0.0.1) and `pasta`; dockerd reads them
+/// as network names that do not exist.
+fn podman_namespace_escape(field: Field, mode: &str) -> bool {
+    mode.starts_with("ns:")
+        || (field == hc::NETWORK_MODE
+            && (mode.starts_with("slirp4netns:") || mode.starts_with("pasta")))
+}
+
 impl<'a> Checker<'a> {
     /// A HostConfig: every rule for a new container; for an existing one
     /// ([`Purpose::HostAccess`]) the rules that refuse host access.
@@ -132,6 +142,8 @@ impl<'a> Checker<'a> {
                 self.namespace(field, mode, flag);
             } else if mode == "host" {
                 self.host_namespace(&format!("{what} uses {flag}=host"));
+            } else if podman_namespace_escape(field, mode) {
+                self.host_namespace(&format!("{what} uses {flag}={mode}"));
             }
         }
         self.security_opts(&f::texts(host_config, hc::SECURITY_OPT), what);
@@ -191,6 +203,13 @@ impl<'a> Checker<'a> {
                     }
                 }
                 Bind::Named { name } => self.existing_volume(name, &format!("-v {spec}")),
+                Bind::Relative => self.deny(
+                    r::HOST_BIND,
+                    format!(
+                        "-v {spec} has a relative source: Podman mounts it as a host path \
+                         relative to its working directory"
+                    ),
+                ),
                 Bind::Invalid => self.deny(
                     r::HOST_BIND,
                     format!("-v {spec:?} is not a volume specification Portcullis can read"),
@@ -316,6 +335,11 @@ impl<'a> Checker<'a> {
         let name = field.name();
         if mode == "host" {
             let m = format!("{flag}=host ({name}) shares the host's namespace");
+            self.host_namespace(&m);
+            return;
+        }
+        if podman_namespace_escape(field, mode) {
+            let m = format!("{flag}={mode} ({name}) may join the host's namespace (Podman)");
             self.host_namespace(&m);
             return;
         }

@@ -638,13 +638,20 @@ impl<'a> Ctx<'a> {
         let who = format!("{what} in container {:?}, which", f.name);
         let before = self.out.len();
         // Mounts inherited from an allowed --volumes-from source were accepted at create.
+        // dockerd lists inherited mounts among the container's own; Podman's inspect
+        // leaves inherited bind mounts out, so any other source is checked itself, and
+        // a source that no longer exists leaves them unknown.
         let mut inherited: Vec<&'a (String, String)> = Vec::new();
+        let mut sources: Vec<&'a ContainerFactsRef> = Vec::new();
+        let mut gone: Vec<&'a str> = Vec::new();
         for spec in &f.volumes_from {
             let name = spec.split(':').next().unwrap_or("");
-            if c.volumes_from_allowed.iter().any(|a| a == name) {
-                if let Some(Some(src)) = self.container(name) {
-                    inherited.extend(src.mounts.iter());
-                }
+            let allowed = c.volumes_from_allowed.iter().any(|a| a == name);
+            match self.container(name) {
+                Some(Some(src)) if allowed => inherited.extend(src.mounts.iter()),
+                Some(Some(src)) => sources.push(src),
+                Some(None) if !allowed => gone.push(name),
+                _ => {}
             }
         }
         if depth == 0 {
@@ -677,6 +684,20 @@ impl<'a> Ctx<'a> {
         }
         let own = f.mounts.iter().filter(|m| !inherited.contains(m));
         self.existing_mounts(own, &who, &format!("{who} mounts the volume"));
+        for src in sources {
+            let from = format!("{who} inherits the volumes of {:?}, which", src.name);
+            let more = src.mounts.iter().filter(|m| !f.mounts.contains(m));
+            self.existing_mounts(more, &from, &format!("{from} mounts the volume"));
+        }
+        for name in gone {
+            self.deny(
+                r::VOLUMES_FROM,
+                format!(
+                    "{who} inherits the volumes of {name:?}, which no longer exists, so what \
+                     it inherited cannot be checked (Podman does not list inherited bind mounts)"
+                ),
+            );
+        }
         self.retag(before, r::HOST_ACCESS_TARGET);
     }
 

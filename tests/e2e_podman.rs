@@ -555,6 +555,25 @@ fn podman_through_portcullis() {
         // inspect (no Mounts, no Binds), only HostConfig.VolumesFrom.
         w.direct_container("p-from", &["--volumes-from", "p-bind"]);
         w.direct_container("p-plain", &[]);
+        // The docker CLI cannot send --device to Podman (its _ping has no OSType):
+        // create that one through the API.
+        let created = run_command(
+            w.podman.curl(&[
+                "-X",
+                "POST",
+                "-H",
+                "Content-Type: application/json",
+                "-d",
+                r#"{"Image":"portcullis-test","Cmd":["sleep","600"],"HostConfig":{"Devices":[{"PathOnHost":"/dev/null","PathInContainer":"/dev/xnull","CgroupPermissions":"rwm"}]}}"#,
+                "-w",
+                "%{http_code}",
+                "http://d/v1.41/containers/create?name=p-dev",
+            ]),
+            Input::Null,
+            COMMAND_TIMEOUT,
+        );
+        assert!(stdout_of(&created).ends_with("201"), "{}", show(&created));
+        w.podman.direct_ok(&["start", "p-dev"]);
         let inherited = w.podman.direct_ok(&["exec", "p-from", "ls", "/host"]);
         assert!(
             !inherited.trim().is_empty(),
@@ -562,7 +581,7 @@ fn podman_through_portcullis() {
         );
 
         for target in [
-            "p-priv", "p-bind", "p-net", "p-pid", "p-cap", "p-vol", "p-from",
+            "p-priv", "p-bind", "p-net", "p-pid", "p-cap", "p-vol", "p-from", "p-dev",
         ] {
             w.refused(&["exec", target, "true"], &["PC-1029"]);
             // The CLI shows only the status of a refused attach upgrade; the
@@ -595,6 +614,11 @@ fn podman_through_portcullis() {
         );
         w.refused(
             &["run", "--rm", "-v", "p-rootvol:/r", TEST_IMAGE, "true"],
+            &["PC-1005"],
+        );
+        // Podman takes option keys in any case; any driver option is refused.
+        w.refused(
+            &["volume", "create", "--opt", "Device=/", "--opt", "O=bind", "p-v2"],
             &["PC-1005"],
         );
         w.refused(

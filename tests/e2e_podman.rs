@@ -687,6 +687,51 @@ fn podman_through_portcullis() {
         w.refused(&["exec", "p-orphan", "true"], &["PC-1029"]);
     });
 
+    cases.run("podman_namespace_paths_refused", || {
+        // Podman's Docker API joins a namespace by path (`ns:<path>`); the CLI does
+        // not send these, any API client can.
+        let pid = w.podman.child.id();
+        for (field, mode) in [
+            ("PidMode", format!("ns:/proc/{pid}/ns/pid")),
+            ("NetworkMode", format!("ns:/proc/{pid}/ns/net")),
+            ("IpcMode", format!("ns:/proc/{pid}/ns/ipc")),
+            ("UTSMode", format!("ns:/proc/{pid}/ns/uts")),
+            ("CgroupnsMode", format!("ns:/proc/{pid}/ns/cgroup")),
+            ("NetworkMode", "slirp4netns:allow_host_loopback=true".to_string()),
+        ] {
+            let body = format!(
+                r#"{{"Image":"portcullis-test","Cmd":["true"],"HostConfig":{{"{field}":"{mode}"}}}}"#
+            );
+            let (status, answer) = w.curl("POST", "/v1.41/containers/create", Some(&body));
+            assert_eq!(status, "403", "{field}={mode}: {answer}");
+            assert!(answer.contains("PC-1008"), "{field}={mode}: {answer}");
+        }
+        // Straight on Podman: the container really is in the host's PID namespace
+        // (it sees the Podman service), and entering it is refused.
+        let created = run_command(
+            w.podman.curl(&[
+                "-X",
+                "POST",
+                "-H",
+                "Content-Type: application/json",
+                "-d",
+                &format!(
+                    r#"{{"Image":"portcullis-test","Cmd":["sleep","600"],"HostConfig":{{"PidMode":"ns:/proc/{pid}/ns/pid"}}}}"#
+                ),
+                "-w",
+                "%{http_code}",
+                "http://d/v1.41/containers/create?name=p-nspid",
+            ]),
+            Input::Null,
+            COMMAND_TIMEOUT,
+        );
+        assert!(stdout_of(&created).ends_with("201"), "{}", show(&created));
+        w.podman.direct_ok(&["start", "p-nspid"]);
+        let seen = w.podman.direct_ok(&["exec", "p-nspid", "cat", &format!("/proc/{pid}/comm")]);
+        assert_eq!(seen.trim(), "podman", "p-nspid is in the host's PID namespace");
+        w.refused(&["exec", "p-nspid", "true"], &["PC-1029"]);
+    });
+
     cases.run("libpod_api_is_refused", || {
         for path in [
             "/libpod/_ping",
@@ -801,6 +846,10 @@ fn podman_inspect_shapes_decide_like_dockerd() {
         "joiner",
         podman_inspect("joiner", r#","PidMode":"container:bind""#, "[]"),
     );
+    add(
+        "nspid",
+        podman_inspect("nspid", r#","PidMode":"ns:/proc/1/ns/pid""#, "[]"),
+    );
     facts.containers.insert("gone".into(), None);
     let rootvol: serde_json::Value = serde_json::from_str(
         r#"{"Driver":"local","Labels":{},"Mountpoint":"/x/_data","Name":"rootvol",
@@ -815,7 +864,7 @@ fn podman_inspect_shapes_decide_like_dockerd() {
     // "private" and "shareable" namespace modes are not host access.
     let d = decide(&facts, Method::POST, "/v1.41/containers/plain/exec", exec);
     assert!(matches!(d, Decision::Allow(ref v) if v.is_empty()), "{d:?}");
-    for target in ["bind", "from", "orphan", "vol"] {
+    for target in ["bind", "from", "orphan", "vol", "nspid"] {
         let d = decide(
             &facts,
             Method::POST,

@@ -507,6 +507,22 @@ impl<'a> Ctx<'a> {
             }
             return;
         }
+        // Podman's Docker API also takes `ns:<path>` (join any namespace by its path,
+        // /proc/1/ns/… is the host's) and, for the network, slirp4netns with options
+        // (allow_host_loopback reaches the host's 127.0.0.1) and pasta; dockerd reads
+        // them as network names that do not exist.
+        let podman_escape = mode.starts_with("ns:")
+            || (field == "NetworkMode"
+                && (mode.starts_with("slirp4netns:") || mode.starts_with("pasta")));
+        if podman_escape {
+            if !self.p.containers.allow_host_namespaces {
+                self.deny(
+                    r::HOST_NAMESPACE,
+                    format!("{flag}={mode} ({field}) may join the host's namespace (Podman)"),
+                );
+            }
+            return;
+        }
         if let Some(target) = container_ref(mode) {
             let target = target.to_string();
             let found = self.container(&target);
@@ -674,6 +690,12 @@ impl<'a> Ctx<'a> {
             ] {
                 if mode == "host" {
                     self.deny(r::HOST_NAMESPACE, format!("{who} uses {flag}=host"));
+                } else if ["ns:", "slirp4netns:", "pasta"]
+                    .iter()
+                    .any(|p| mode.starts_with(p))
+                {
+                    // Podman: a namespace joined by path, or host loopback access.
+                    self.deny(r::HOST_NAMESPACE, format!("{who} uses {flag}={mode}"));
                 }
             }
         }

@@ -732,6 +732,44 @@ fn podman_through_portcullis() {
         w.refused(&["exec", "p-nspid", "true"], &["PC-1029"]);
     });
 
+    cases.run("podman_relative_bind_refused", || {
+        // Podman reads a Binds source starting with "." as a host path relative to
+        // its working directory ("/" as a system service); dockerd has no such
+        // volume name. (The docker CLI makes such paths absolute itself, so these go
+        // through the API.)
+        for spec in [".:/host", "..:/host", "./etc:/host"] {
+            let body = format!(
+                r#"{{"Image":"portcullis-test","Cmd":["true"],"HostConfig":{{"Binds":["{spec}"]}}}}"#
+            );
+            let (status, answer) = w.curl("POST", "/v1.41/containers/create", Some(&body));
+            assert_eq!(status, "403", "-v {spec}: {answer}");
+            assert!(answer.contains("PC-1004"), "-v {spec}: {answer}");
+        }
+        // What it would have been: straight on Podman, "." is a host bind.
+        let created = run_command(
+            w.podman.curl(&[
+                "-X",
+                "POST",
+                "-H",
+                "Content-Type: application/json",
+                "-d",
+                r#"{"Image":"portcullis-test","Cmd":["sleep","600"],"HostConfig":{"Binds":[".:/host"]}}"#,
+                "-w",
+                "%{http_code}",
+                "http://d/v1.41/containers/create?name=p-dot",
+            ]),
+            Input::Null,
+            COMMAND_TIMEOUT,
+        );
+        assert!(stdout_of(&created).ends_with("201"), "{}", show(&created));
+        w.podman.direct_ok(&["start", "p-dot"]);
+        let mounts = w
+            .podman
+            .direct_ok(&["inspect", "--format", "{{json .Mounts}}", "p-dot"]);
+        assert!(mounts.contains(r#""Type":"bind""#), "{mounts}");
+        w.refused(&["exec", "p-dot", "true"], &["PC-1029"]);
+    });
+
     cases.run("libpod_api_is_refused", || {
         for path in [
             "/libpod/_ping",

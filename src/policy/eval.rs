@@ -120,8 +120,16 @@ fn option_pairs(v: Option<&Json>) -> Vec<String> {
 /// A `Binds` entry as dockerd's Linux parser reads it.
 enum Bind<'a> {
     Anonymous,
-    Host { src: String, mode: &'a str },
-    Named { name: &'a str },
+    Host {
+        src: String,
+        mode: &'a str,
+    },
+    Named {
+        name: &'a str,
+    },
+    /// A source starting with `.`: no volume name to dockerd, a host path relative to
+    /// its working directory (`/` as a system service) to Podman.
+    Relative,
     Invalid,
 }
 
@@ -138,6 +146,8 @@ fn parse_bind(spec: &str) -> Bind<'_> {
                 }
             } else if src.is_empty() {
                 Bind::Invalid
+            } else if src.starts_with('.') {
+                Bind::Relative
             } else {
                 Bind::Named { name: src }
             }
@@ -882,6 +892,13 @@ impl<'a> Ctx<'a> {
                 Bind::Named { name, .. } => {
                     self.volume_checked(name, &format!("-v {spec}"));
                 }
+                Bind::Relative => self.deny(
+                    r::HOST_BIND,
+                    format!(
+                        "-v {spec} has a relative source: Podman mounts it as a host path \
+                         relative to its working directory"
+                    ),
+                ),
                 Bind::Invalid => self.deny(
                     r::HOST_BIND,
                     format!("-v {spec:?} is not a volume specification Portcullis can read"),

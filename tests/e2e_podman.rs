@@ -510,6 +510,34 @@ fn podman_through_portcullis() {
         w.docker_ok(&["rm", "-f", "worker", "catter", "logger"]);
     });
 
+    cases.run("run_and_exec_with_a_tty", || {
+        if !support::require_tool("script") {
+            return;
+        }
+        w.docker_ok(&["run", "-d", "--name", "tty-box", TEST_IMAGE, "sleep", "600"]);
+        for line in [
+            "docker run --rm -it portcullis-test sh -c 'tty; echo tty-ok'",
+            "docker exec -it tty-box sh -c 'tty; echo tty-ok'",
+        ] {
+            let cmd = support::command_via(
+                w.proxy,
+                &w.certs.client_dir,
+                "script",
+                &["-qec", line, "/dev/null"],
+            );
+            let out = run_command(cmd, Input::Null, COMMAND_TIMEOUT);
+            assert_ok(&out, line);
+            // Podman writes a NUL before a tty's output (directly too).
+            let text = stdout_of(&out);
+            assert!(
+                text.contains("/dev/pts/") && text.contains("tty-ok"),
+                "{line}\n{}",
+                show(&out)
+            );
+        }
+        w.docker_ok(&["rm", "-f", "tty-box"]);
+    });
+
     cases.run("host_escapes_refused_with_dockerd_rule_ids", || {
         let table: &[(&[&str], &str)] = &[
             (&["--privileged"], "PC-1001"),

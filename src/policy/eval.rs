@@ -120,15 +120,8 @@ fn option_pairs(v: Option<&Json>) -> Vec<String> {
 /// A `Binds` entry as dockerd's Linux parser reads it.
 enum Bind<'a> {
     Anonymous,
-    Host {
-        src: String,
-        mode: &'a str,
-    },
-    Named {
-        name: &'a str,
-    },
-    /// A source starting with `.`: no volume name to dockerd, a host path relative to
-    /// its working directory (`/` as a system service) to Podman.
+    Host { src: String, mode: &'a str },
+    Named { name: &'a str },
     Relative,
     Invalid,
 }
@@ -147,6 +140,8 @@ fn parse_bind(spec: &str) -> Bind<'_> {
             } else if src.is_empty() {
                 Bind::Invalid
             } else if src.starts_with('.') {
+                // No volume name to dockerd; a host path relative to its working
+                // directory (`/` as a system service) to Podman.
                 Bind::Relative
             } else {
                 Bind::Named { name: src }

@@ -254,7 +254,8 @@ const DEFAULT_READONLY_PATHS: &[&str] = &["/proc/bus", "/proc/fs", "/proc/irq", 
 /// - `MaskedPaths` / `ReadonlyPaths`: the daemon stores its default lists; a list that
 ///   keeps every default path is dropped, a shorter one (`[]`) is an override;
 /// - `SecurityOpt` `label=disable`: added by the daemon for privileged containers and
-///   host PID or IPC namespaces (judged through those).
+///   host PID or IPC namespaces (judged through those);
+/// - `Runtime` `oci`: Podman's name for whatever OCI runtime it is configured with.
 pub fn stored_host_config(hc: &Value) -> Json<'static> {
     let Json::Object(stored) = owned_json(hc) else {
         return Json::Object(Object::new());
@@ -275,6 +276,9 @@ pub fn stored_host_config(hc: &Value) -> Json<'static> {
     let mut out = Object::new();
     for (key, value) in stored.iter() {
         let keep = if key == host_config::CGROUPNS_MODE.name() {
+            None
+        } else if key == host_config::RUNTIME.name() && value.as_str() == Some("oci") {
+            // Podman's inspect names its configured OCI runtime "oci" whatever it is.
             None
         } else if key == host_config::MASKED_PATHS.name()
             || key == host_config::READONLY_PATHS.name()

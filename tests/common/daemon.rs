@@ -81,10 +81,11 @@ static TURN_FREED: Condvar = Condvar::new();
 /// e2e suites are threads of one binary, and two daemons would share the default
 /// bridge, iptables chains and the machine's cores). The thread that holds it may
 /// start more daemons; others wait until its last one is gone.
-struct DaemonTurn;
+pub struct DaemonTurn;
 
 impl DaemonTurn {
-    fn take() -> DaemonTurn {
+    /// Wait for the turn (a private Podman takes it too).
+    pub fn take() -> DaemonTurn {
         let me = thread::current().id();
         let mut turn = TURN.lock().unwrap_or_else(PoisonError::into_inner);
         loop {

@@ -13,6 +13,7 @@ pub mod common;
 
 mod cli;
 mod ops;
+mod podman;
 mod policy;
 mod scale;
 mod sdk;

@@ -65,7 +65,8 @@ wait_for() { # wait_for SECONDS WHAT CMD...
 }
 
 export DOCKER_CONFIG=$T/cli
-unset DOCKER_HOST DOCKER_CONTEXT DOCKER_TLS_VERIFY DOCKER_CERT_PATH REQUESTS_CA_BUNDLE
+# requests lets REQUESTS_CA_BUNDLE or CURL_CA_BUNDLE replace the SDK's ca.pem.
+unset DOCKER_HOST DOCKER_CONTEXT DOCKER_TLS_VERIFY DOCKER_CERT_PATH REQUESTS_CA_BUNDLE CURL_CA_BUNDLE
 mkdir -p "$T/cli" "$T/rootfs/bin" "$T/rootfs/tmp" "$T/rootfs/etc"
 dockerd --host "unix://$T/docker.sock" --data-root "$T/data" --exec-root "$T/exec" \
     --pidfile "$T/docker.pid" --iptables=false --ip6tables=false </dev/null >"$T/dockerd.log" 2>&1 &

@@ -2,6 +2,7 @@
 //! and the Go-exact view of request bodies.
 
 pub mod json;
+mod merge;
 pub mod path;
 pub mod query;
 pub mod route;

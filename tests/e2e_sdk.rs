@@ -202,14 +202,17 @@ print("done", flush=True)
 /// daemon decodes; the proxy must stream it as it is (needs the proxy change for
 /// Content-Encoding on streamed routes).
 const BUILD_GZIP_SCRIPT: &str = r#"
-import io, sys, docker
+import os, sys, tempfile, docker
 
 host, certs, image = sys.argv[1], sys.argv[2], sys.argv[3]
 tls = docker.tls.TLSConfig(client_cert=(certs + "/cert.pem", certs + "/key.pem"),
                            ca_cert=certs + "/ca.pem", verify=True)
 api = docker.APIClient(base_url=host, tls=tls, version="auto", timeout=120)
-df = io.BytesIO(("FROM " + image + "\nRUN echo built > /built\n").encode())
-for line in api.build(fileobj=df, tag="compat-gzip:latest", gzip=True, rm=True, decode=True):
+# Only a context built from a path is gzipped (and sent with Content-Encoding: gzip).
+ctx = tempfile.mkdtemp()
+with open(os.path.join(ctx, "Dockerfile"), "w") as f:
+    f.write("FROM " + image + "\nADD . /ctx\n")
+for line in api.build(path=ctx, tag="compat-gzip:latest", gzip=True, rm=True, decode=True):
     if "error" in line:
         raise SystemExit("build error: " + line["error"])
 assert api.inspect_image("compat-gzip:latest")["Id"]

@@ -108,7 +108,9 @@ fi
 
 run() { # run NAME, with DOCKER_* set by the caller
     echo "== pytest: $1 ($(date -u +%H:%M:%S))" >&2
-    (cd "$PY" && PYTHONPATH=$PY DOCKER_TEST_API_VERSION=${DOCKER_TEST_API_VERSION:-1.41} \
+    # A fresh client config per run: docker-py's context tests leave contexts behind.
+    mkdir -p "$T/cli-$1"
+    (cd "$PY" && DOCKER_CONFIG=$T/cli-$1 PYTHONPATH=$PY DOCKER_TEST_API_VERSION=${DOCKER_TEST_API_VERSION:-1.41} \
         timeout 3600 python3 -m pytest -p no:cacheprovider -q -x --maxfail=100000 --timeout 120 \
         --junitxml "$T/$1.xml" "${TESTS[@]}" >"$T/$1.out" 2>&1) || true
     tail -n 1 "$T/$1.out" >&2

@@ -1,7 +1,7 @@
 //! The inspect phase's Go-exact body view, differentially: the one-pass schema-driven
 //! reader (as the inspect phase runs it) accepts
 //! exactly what the two-pass reference (strict parse, then schema check) accepts, with
-//! the same value; and whatever is accepted, the bytes forwarded upstream (its
+//! the same value (but for what only the reader models: repeats, the create wrapper); and whatever is accepted, the bytes forwarded upstream (its
 //! re-serialisation) read back to exactly the value evaluated.
 #![no_main]
 use http::header::{HeaderMap, HeaderValue, CONTENT_TYPE};
@@ -33,6 +33,9 @@ fuzz_target!(|data: &[u8]| {
     match (&one, &two) {
         (Ok(a), Ok(b)) => assert_eq!(&a.to_value(), b, "one-pass and reference values differ"),
         (Err(_), Err(_)) => {}
+        // Repeated fields and the create wrapper: only the one-pass reader models them.
+        (Ok(_), Err(e))
+            if e.0.contains(schema::REFERENCE_UNMODELLED) || e.0.contains("duplicate key") => {}
         _ => panic!("one-pass {one:?} vs reference {two:?}"),
     }
     if let Ok(v) = one {

@@ -1,11 +1,19 @@
-//! Strict JSON reading of request bodies, so that Portcullis and dockerd see one object.
+//! Reading request bodies as dockerd's Go `encoding/json` reads them, so that
+//! Portcullis and dockerd see one object.
 //!
-//! Go's `encoding/json` merges repeated keys, ignores trailing data (on 20.10) and
-//! matches keys case-insensitively. This reader refuses every construct on which a
-//! last-wins reader and Go could disagree: repeated keys at any depth, trailing data,
-//! a BOM, invalid UTF-8. Key spelling is then checked against the typed schema
-//! ([`super::schema::normalise`]), and the proxy forwards the re-serialisation of the
-//! checked value, never the client's bytes.
+//! The rule: **accept every spelling Go accepts, merge as Go merges, forward the
+//! canonical form.** An object key names a struct field when it equals the field's
+//! name, else when it folds equal (`fold.go`: ASCII case, ſ, Kelvin sign, ı, İ; see
+//! [`schema::go_fold_eq`]); it is forwarded under the canonical name. A field named
+//! twice, in any spellings, is merged in order as `decode.go` `object()` does (see
+//! [`super::merge`]: scalars replaced, structs merged field-wise, maps extended, later
+//! `null` a no-op for scalars); what Portcullis cannot model exactly is refused. Keys of
+//! maps (Labels, DriverOpts, …) are data: kept as given, a repeated one takes the later
+//! value. The create body's top-level HostConfig fields follow dockerd's wrapper
+//! ([`super::merge::apply_create_wrapper`]). Trailing data, a BOM, invalid UTF-8, keys
+//! no daemon version knows and repeated keys in untyped (`Any`) subtrees are refused.
+//! The proxy forwards the re-serialisation of the checked value, never the client's
+//! bytes, so the daemon executes exactly the object the policy checked.
 
 use serde::de::{self, Deserialize, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
@@ -15,6 +23,7 @@ use std::borrow::Cow;
 use std::cell::RefCell;
 use std::fmt;
 
+use super::merge;
 use super::schema::{self, Obj, Ty};
 
 /// Why a JSON body was refused.
@@ -154,7 +163,10 @@ pub fn read_body<'b>(body: &'b [u8], schema: Option<&'static Obj>) -> Result<Jso
     .deserialize(&mut de)
     .and_then(|v| de.end().map(|_| v));
     match (result, failure.into_inner()) {
-        (Ok(v), _) => Ok(v),
+        (Ok(mut v), _) => {
+            merge::drop_null_fields(&mut v, &ty);
+            Ok(v)
+        }
         (Err(_), Some(Failure { path, message })) => {
             let path: Vec<String> = path.into_iter().rev().collect();
             let e = schema::SchemaError {
@@ -321,55 +333,76 @@ impl<'de> Visitor<'de> for Typed<'_> {
         match self.ty {
             Ty::Obj(obj) => {
                 let mut map = Object::new();
-                // Which fields were seen: duplicates are refused without hashing.
+                // Which fields were seen (their entry may hold `null` until the end).
                 let mut seen = vec![false; obj.fields.len()];
-                // Keys that are no field and carried null (not forwarded).
-                let mut dropped = Keys::default();
+                // Top-level HostConfig fields of a create body (`ContainerConfigWrapper`).
+                let spill = schema::spill_of(obj);
+                let mut spilled: Option<(Object<'de>, Vec<bool>)> = None;
                 // Clients send fields in Go's struct order, which the schema tables
                 // follow, so the search starts after the last field found.
                 let mut cursor = 0;
                 while let Some(key) = access.next_key_seed(KeySeed)? {
-                    let Some(i) = field_index(obj, &key, cursor) else {
+                    let found = field_index(obj, &key, cursor)
+                        .or_else(|| schema::fold_index(obj, &key))
+                        .map(|i| (*obj, i, &mut map, &mut seen));
+                    let found = match found {
+                        Some(f) => {
+                            cursor = f.1 + 1;
+                            Some(f)
+                        }
+                        None => match spill {
+                            Some(inner) => schema::fold_index(inner, &key).map(|i| {
+                                let (o, s) = spilled.get_or_insert_with(|| {
+                                    (Object::new(), vec![false; inner.fields.len()])
+                                });
+                                (inner, i, o, s)
+                            }),
+                            None => None,
+                        },
+                    };
+                    let Some((owner, i, map, seen)) = found else {
                         // A null under a key that is no field is a no-op for dockerd
-                        // and is not forwarded (see `schema::normalise`).
+                        // (Go ignores unknown keys) and is not forwarded.
                         let item = access.next_value_seed(self.at(&Ty::Any));
                         let item = self.within(item, || format!(".{key}"))?;
                         if item.is_null() {
-                            if !dropped.insert_new(key.clone()) {
-                                return Err(duplicate(&key));
-                            }
                             continue;
                         }
-                        let message =
-                            match obj.fields.iter().find(|(n, _)| schema::go_fold_eq(n, &key)) {
-                                Some((name, _)) => format!(
-                                "key {} is not spelled as the field {}; send the canonical name",
-                                schema::quote(&key),
-                                schema::quote(name)
-                            ),
-                                None => {
-                                    format!("unknown field {} in {}", schema::quote(&key), obj.name)
-                                }
-                            };
-                        let e = self.fail(message);
+                        let e = self.fail(format!(
+                            "unknown field {} in {}",
+                            schema::quote(&key),
+                            obj.name
+                        ));
                         return self.within(Err(e), || format!(".{key}"));
                     };
-                    cursor = i + 1;
-                    if std::mem::replace(&mut seen[i], true) {
-                        return Err(duplicate(&key));
-                    }
-                    let (name, ty) = &obj.fields[i];
+                    let (name, ty) = &owner.fields[i];
                     let item = access.next_value_seed(self.at(ty));
                     let item = self.within(item, || format!(".{name}"))?;
-                    if !item.is_null() {
+                    if !std::mem::replace(&mut seen[i], true) {
                         if map.is_empty() {
                             // Room for a typical object at once; an empty one (`{}`, 2
                             // bytes of body) allocates nothing, so a body of many empty
                             // objects cannot make us allocate hundreds of times its size.
-                            map.reserve(obj.fields.len().min(8));
+                            map.reserve(owner.fields.len().min(8));
                         }
                         map.push(Cow::Borrowed(*name), item);
+                        continue;
                     }
+                    let slot = map.get_mut(name).expect("a seen field has an entry");
+                    let earlier = std::mem::replace(slot, Json::Null);
+                    match merge::merge_field(earlier, item, ty) {
+                        Ok(merged) => *slot = merged,
+                        Err(why) => {
+                            let e = self.fail(format!(
+                                "key {} repeats the field {name}, and Portcullis cannot model how dockerd merges {why}; send the field once",
+                                schema::quote(&key)
+                            ));
+                            return self.within(Err(e), || format!(".{name}"));
+                        }
+                    }
+                }
+                if spill.is_some() {
+                    merge::apply_create_wrapper(&mut map, spilled.map(|(o, _)| o));
                 }
                 Ok(Json::Object(map))
             }
@@ -379,10 +412,12 @@ impl<'de> Visitor<'de> for Typed<'_> {
                 while let Some(key) = access.next_key_seed(KeySeed)? {
                     let item = access.next_value_seed(self.at(elem));
                     let item = self.within(item, || format!("[{}]", schema::quote(&key)))?;
-                    if !keys.insert_new(key.clone()) {
-                        return Err(duplicate(&key));
+                    // A repeated map key: Go decodes the later value into a fresh
+                    // element and stores it, replacing the earlier one.
+                    match keys.insert_or_find(key.clone(), map.len()) {
+                        Some(i) => *map.value_at_mut(i) = item,
+                        None => map.push(key, item),
                     }
-                    map.push(key, item);
                 }
                 Ok(Json::Object(map))
             }
@@ -391,7 +426,8 @@ impl<'de> Visitor<'de> for Typed<'_> {
                 let mut keys = Keys::default();
                 while let Some(key) = access.next_key_seed(KeySeed)? {
                     let item = access.next_value_seed(self)?;
-                    if !keys.insert_new(key.clone()) {
+                    // Untyped: the Go type (struct or map) decides how a repeat merges.
+                    if keys.insert_or_find(key.clone(), map.len()).is_some() {
                         return Err(duplicate(&key));
                     }
                     map.push(key, item);
@@ -403,31 +439,43 @@ impl<'de> Visitor<'de> for Typed<'_> {
     }
 }
 
-/// The keys of one object seen so far, to refuse a repeated one: a short list scanned
-/// for the few keys a Docker object has, a hash set once there are many (a body of
-/// 400,000 labels must not cost a quadratic scan).
+/// The keys of one object seen so far with their entry's position, to find a repeated
+/// one: a short list scanned for the few keys a Docker object has, a hash map once
+/// there are many (a body of 400,000 labels must not cost a quadratic scan).
 #[derive(Default)]
 struct Keys<'de> {
     few: Vec<Cow<'de, str>>,
-    many: Option<std::collections::HashSet<Cow<'de, str>>>,
+    many: Option<std::collections::HashMap<Cow<'de, str>, usize>>,
 }
 
 impl<'de> Keys<'de> {
     const FEW: usize = 16;
 
-    /// Record `key`; false when it was already there.
-    fn insert_new(&mut self, key: Cow<'de, str>) -> bool {
-        if let Some(set) = &mut self.many {
-            return set.insert(key);
+    /// Record `key` at position `at`; the position of an earlier equal key instead.
+    fn insert_or_find(&mut self, key: Cow<'de, str>, at: usize) -> Option<usize> {
+        if let Some(map) = &mut self.many {
+            return match map.entry(key) {
+                std::collections::hash_map::Entry::Occupied(e) => Some(*e.get()),
+                std::collections::hash_map::Entry::Vacant(e) => {
+                    e.insert(at);
+                    None
+                }
+            };
         }
-        if self.few.contains(&key) {
-            return false;
+        if let Some(i) = self.few.iter().position(|k| *k == key) {
+            return Some(i);
         }
         self.few.push(key);
         if self.few.len() > Self::FEW {
-            self.many = Some(self.few.drain(..).collect());
+            self.many = Some(
+                self.few
+                    .drain(..)
+                    .enumerate()
+                    .map(|(i, k)| (k, i))
+                    .collect(),
+            );
         }
-        true
+        None
     }
 }
 
@@ -529,7 +577,7 @@ mod tests {
             r#"{"Image":"x","HostConfig":null,"Labels":{}}"#,
             r#"{"Image":"x","NetworkingConfig":{"sdk-net":null}}"#,
             r#"{"Image":"x","NetworkingConfig":{"n":null,"n":null}}"#,
-            r#"{"Image":"x","privileged":null,"Unknown":null}"#,
+            r#"{"Image":"x","Privileges":null,"Unknown":null}"#,
             r#"{"Image":"x","Unknown":{"a":null}}"#,
             r#"{"Image":"x","HostConfig":{"Privileged":null,"Privileged":true}}"#,
         ];
@@ -545,13 +593,18 @@ mod tests {
                         assert_eq!(a, b, "{body}");
                     }
                 }
+                // Repeated fields and the create wrapper: only the reader models them.
+                (Ok(_), Err(b))
+                    if b.0.contains(schema::REFERENCE_UNMODELLED)
+                        || b.0.contains("duplicate key") => {}
                 _ => panic!("{body}: one pass {one:?}, reference {two:?}"),
             }
         }
     }
 
-    /// Large objects switch duplicate detection from a scan to a hash set; both must
-    /// refuse a repeat, wherever it is, in maps and among dropped null keys.
+    /// Large objects switch repeat detection from a scan to a hash map; both must find
+    /// a repeated map key wherever it is (the later value wins, as in Go), and nulls
+    /// under unknown keys are dropped however often they come.
     #[test]
     fn repeats_are_found_in_large_objects() {
         let c = &schema::CONTAINER_CREATE;
@@ -567,27 +620,28 @@ mod tests {
         let ok = labels(r#""last":"v""#);
         let v = read_body(ok.as_bytes(), Some(c)).unwrap();
         assert_eq!(v["Labels"].as_object().map(Object::len), Some(1001));
-        for repeat in [r#""l0":"w""#, r#""l999":"w""#, r#""l500":null"#] {
-            let bad = labels(repeat);
-            let e = read_body(bad.as_bytes(), Some(c)).unwrap_err();
-            assert!(e.0.contains("duplicate key"), "{repeat}: {e}");
-            assert!(read_body_reference(bad.as_bytes(), Some(c)).is_err());
+        for (repeat, key) in [
+            (r#""l0":"w""#, "l0"),
+            (r#""l999":"w""#, "l999"),
+            (r#""l5":"w""#, "l5"),
+        ] {
+            let body = labels(repeat);
+            let v = read_body(body.as_bytes(), Some(c)).unwrap();
+            let labels = v["Labels"].as_object().unwrap();
+            assert_eq!(labels.len(), 1000, "{repeat}");
+            assert_eq!(labels.get(key), Some(&Json::String("w".into())), "{repeat}");
+            assert_eq!(labels.get("l1"), Some(&Json::String("v".into())));
         }
         let mut nulls = String::from(r#"{"Image":"x""#);
         for i in 0..1000 {
             nulls.push_str(&format!(r#","n{i}":null"#));
         }
-        let fine = format!("{nulls}}}");
-        let v = read_body(fine.as_bytes(), Some(c)).unwrap();
-        assert_eq!(v.to_value(), serde_json::json!({"Image": "x"}));
         let repeated = format!(r#"{nulls},"n7":null}}"#);
-        assert!(read_body(repeated.as_bytes(), Some(c))
-            .unwrap_err()
-            .0
-            .contains("duplicate key"));
-        // Without a schema, too.
+        let v = read_body(repeated.as_bytes(), Some(c)).unwrap();
+        assert_eq!(v.to_value(), serde_json::json!({"Image": "x"}));
+        // Without a schema the Go type is unknown: repeats are refused.
         assert!(read_body(repeated.as_bytes(), None).is_err());
-        assert!(read_body(fine.as_bytes(), None).is_ok());
+        assert!(read_body(format!("{nulls}}}").as_bytes(), None).is_ok());
     }
 
     /// Found by the `json_view` fuzz target: a 44-digit integer literal (too big for

@@ -3,6 +3,7 @@
 
 pub mod filters;
 pub mod json;
+mod merge;
 pub mod path;
 pub mod query;
 pub mod reference;

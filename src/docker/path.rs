@@ -7,6 +7,14 @@
 //! clean (dockerd would answer those with a redirect), parses the version and hands
 //! the route table the bare path. The upstream then receives the canonical form that
 //! Portcullis rebuilt, never the client's spelling.
+//!
+//! A name or id segment may hold every character dockerd's router matches there
+//! (`[^/]+`, or `.*` for image names): spaces (network `test 01`), any Unicode, `@`,
+//! `:`, `+`, `%`, `?`, `#` once decoded. A `%2F` decodes to `/` before routing, as in
+//! mux, so it separates segments (and is part of a greedy image name). Only what would
+//! change routing is refused (empty, `.` and `..` segments, a trailing `/`), plus
+//! invalid UTF-8 and control characters, which no object name the daemon creates
+//! contains and which would garble logs and audit records.
 
 use std::fmt;
 
@@ -58,7 +66,7 @@ pub enum PathError {
     BadEscape,
     /// The decoded path is not in the clean form dockerd routes without redirecting.
     NotCanonical(&'static str),
-    /// A character that no Docker object name or route contains.
+    /// A control character or invalid UTF-8: no Docker object name contains one.
     BadCharacter(char),
     /// `/vX.Y` prefix that is not a version.
     BadVersion(String),
@@ -112,14 +120,10 @@ fn is_unreserved_path_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || matches!(b, b'/' | b'-' | b'.' | b'_' | b'~' | b':' | b'@')
 }
 
-/// Characters allowed in a decoded path: those of Docker routes and of object names,
-/// image references (`registry:5000/repo:tag@sha256:…`), plugin names and ids.
-fn allowed_path_char(b: u8) -> bool {
-    b.is_ascii_alphanumeric()
-        || matches!(
-            b,
-            b'/' | b'-' | b'.' | b'_' | b'~' | b':' | b'@' | b'+' | b'=' | b','
-        )
+/// Characters allowed in a decoded path: every character but the controls (C0, DEL
+/// and C1), which no object name contains.
+fn allowed_path_char(c: char) -> bool {
+    !c.is_control()
 }
 
 /// Percent-decode once, as Go's `url.PathUnescape`.
@@ -150,8 +154,8 @@ pub fn canonicalise(raw_path: &str) -> Result<CanonicalPath, PathError> {
     if !decoded.starts_with('/') {
         return Err(PathError::NotCanonical("it must start with '/'"));
     }
-    if let Some(c) = decoded.bytes().find(|b| !allowed_path_char(*b)) {
-        return Err(PathError::BadCharacter(c as char));
+    if let Some(c) = decoded.chars().find(|c| !allowed_path_char(*c)) {
+        return Err(PathError::BadCharacter(c));
     }
     if decoded.contains("//") {
         return Err(PathError::NotCanonical("empty path segment"));
@@ -247,16 +251,66 @@ mod tests {
             "/containers/%zz/json",
             "/containers/%",
             "/containers/%2e%2e/json",
-            "/containers/%252F/json",
-            "/containers/a b/json",
-            "/containers/a;b/json",
             "containers/json",
             "/v1..41/containers/json",
             "/v1.41.1/containers/json",
             "/containers/%00/json",
-            "/containers/%C3%A9/json",
+            "/containers/a%0Ab/json",
+            "/containers/a%7Fb/json",
+            "/containers/a%C2%85b/json",
+            "/containers/%C3/json",
+            "/networks/%2E%2E",
         ] {
             assert!(canonicalise(raw).is_err(), "{raw} should be refused");
+        }
+    }
+
+    /// Every printable ASCII character, and Unicode, is accepted in a name segment: it
+    /// routes as dockerd routes it and is forwarded encoded so that the daemon decodes
+    /// the same name.
+    #[test]
+    fn names_with_every_printable_character_route_and_round_trip() {
+        use super::super::route::{classify, OpKind};
+        let mut names: Vec<String> = (0x20u8..0x7F)
+            .filter(|b| *b != b'/')
+            .map(|b| format!("a{}b", b as char))
+            .collect();
+        names.extend(
+            [
+                "test 01",
+                " lead",
+                "trail ",
+                "é",
+                "网络",
+                "\u{1F600}",
+                "\u{212A}",
+                "%",
+                ".x",
+                "x.",
+            ]
+            .map(String::from),
+        );
+        names.extend(
+            (0x20u8..0x7F)
+                .filter(|b| *b != b'/' && *b != b'.')
+                .map(|b| (b as char).to_string()),
+        );
+        for name in names {
+            let encoded: String = name.bytes().map(|b| format!("%{b:02X}")).collect();
+            let c = canonicalise(&format!("/v1.41/networks/{encoded}"))
+                .unwrap_or_else(|e| panic!("{name:?}: {e}"));
+            assert_eq!(c.path, format!("/networks/{name}"), "{name:?}");
+            let op = classify(&http::Method::DELETE, &c.path);
+            assert_eq!(op.kind, OpKind::NetworkDelete, "{name:?}");
+            assert_eq!(op.target.as_deref(), Some(name.as_str()));
+            let up = c.to_upstream();
+            assert!(up.bytes().all(|b| b.is_ascii_graphic()), "{up}");
+            assert_eq!(canonicalise(&up).unwrap(), c, "{name:?}");
+            // Image names are greedy: `%2F` is a separator that stays in the name.
+            let c = canonicalise(&format!("/images/reg%2Frepo{encoded}/json")).unwrap();
+            let op = classify(&http::Method::GET, &c.path);
+            assert_eq!(op.kind, OpKind::ImageInspect, "{name:?}");
+            assert_eq!(op.target, Some(format!("reg/repo{name}")));
         }
     }
 

@@ -1,9 +1,11 @@
 //! Typed schemas of the Docker Engine API request bodies that the policy reads.
 //!
 //! dockerd decodes bodies with Go's `encoding/json`: keys match struct fields
-//! case-insensitively, repeated keys merge, `null` is a no-op for scalars. Portcullis
-//! refuses every body whose keys are not spelled exactly as the canonical Go field
-//! names listed here, so the object we evaluate is the object the daemon decodes.
+//! case-insensitively with Unicode simple folding ([`go_fold_eq`]), repeated keys
+//! merge, `null` is a no-op for scalars. Portcullis reads every spelling Go matches as
+//! the canonical Go field name listed here, merges repeats as Go does (`merge`), and
+//! forwards the canonical names, so the object we evaluate is the object the daemon
+//! decodes. Keys of maps (`Ty::Map`: Labels, DriverOpts, …) are data, never folded.
 //! Field lists follow moby's `api/types` (container, mount, network, swarm, volume).
 
 use serde_json::{Map, Value};
@@ -352,16 +354,33 @@ pub static COMMIT_CONFIG: Obj = Obj {
     fields: container_config_fields![],
 };
 
-/// Body of `POST /containers/create`: `container.CreateRequest`, i.e. `Config`
-/// flattened plus `HostConfig` and `NetworkingConfig`. HostConfig fields at the top
-/// level (accepted by daemons up to v28) are deliberately not listed.
+/// Body of `POST /containers/create`: dockerd's `ContainerConfigWrapper`, i.e.
+/// `Config` flattened plus `HostConfig`, `NetworkingConfig`, the deprecated `Cpuset`
+/// and, through [`spill_of`], the fields of an embedded HostConfig at the top level
+/// (read by daemons up to v28; see `merge::apply_create_wrapper`).
 pub static CONTAINER_CREATE: Obj = Obj {
     name: "ContainerCreate",
     fields: container_config_fields![
         ("HostConfig", Ty::Obj(&HOST_CONFIG)),
         ("NetworkingConfig", Ty::Obj(&NETWORKING_CONFIG)),
+        ("Cpuset", Ty::Str),
     ],
 };
+
+/// The struct embedded at the top level of `obj`, whose fields a body may also carry
+/// there: the HostConfig of a create body.
+pub fn spill_of(obj: &Obj) -> Option<&'static Obj> {
+    std::ptr::eq(obj, &CONTAINER_CREATE).then_some(&HOST_CONFIG)
+}
+
+/// The field of `obj` that `key` names as Go's `encoding/json` matches it: the exact
+/// name, else the field whose name folds equal ([`go_fold_eq`]).
+pub fn fold_index(obj: &Obj, key: &str) -> Option<usize> {
+    obj.fields
+        .iter()
+        .position(|(n, _)| *n == key)
+        .or_else(|| obj.fields.iter().position(|(n, _)| go_fold_eq(n, key)))
+}
 
 /// Body of `POST /containers/{id}/update`: `container.UpdateConfig`.
 pub static CONTAINER_UPDATE: Obj = Obj {
@@ -779,9 +798,10 @@ impl std::error::Error for SchemaError {}
 
 /// Check `value` against `ty` and return the normalised value to evaluate and forward.
 ///
-/// - Object keys (for [`Ty::Obj`]) must be exactly a listed field name. A key that
-///   equals a field under Go's case folding but is spelled differently is refused
-///   with a message naming the canonical field; any other key is refused as unknown.
+/// - Object keys (for [`Ty::Obj`]) name a listed field as Go matches them (exact,
+///   else folded) and come out canonical; any other key is refused as unknown. This
+///   reference does not merge: a field named twice, and the create wrapper's
+///   top-level HostConfig fields, are refused with [`REFERENCE_UNMODELLED`].
 /// - `null` is accepted for any struct field, and the field is then removed from the
 ///   normalised object (Go treats `null` as "leave unset"). Inside map values and
 ///   list elements, and for the body itself, `null` is kept as is.
@@ -854,6 +874,10 @@ fn check(value: Value, ty: &Ty, path: &mut String) -> Result<Value, SchemaError>
     }
 }
 
+/// The start of the message with which [`normalise`] refuses what only the one-pass
+/// reader models (repeated fields, dockerd's create wrapper).
+pub const REFERENCE_UNMODELLED: &str = "not modelled by the reference";
+
 fn check_obj(
     entries: Map<String, Value>,
     obj: &Obj,
@@ -873,13 +897,9 @@ fn check_obj(
             path.truncate(len);
             continue;
         }
-        let Some((name, ty)) = obj.fields.iter().find(|(name, _)| *name == key) else {
-            let message = match obj.fields.iter().find(|(name, _)| go_fold_eq(name, &key)) {
-                Some((name, _)) => format!(
-                    "key {} is not spelled as the field {}; send the canonical name",
-                    quote(&key),
-                    quote(name)
-                ),
+        let Some((name, ty)) = fold_index(obj, &key).map(|i| &obj.fields[i]) else {
+            let message = match spill_of(obj).and_then(|inner| fold_index(inner, &key)) {
+                Some(_) => format!("{REFERENCE_UNMODELLED}: a top-level HostConfig field"),
                 None => format!("unknown field {} in {}", quote(&key), obj.name),
             };
             return Err(SchemaError {
@@ -887,6 +907,12 @@ fn check_obj(
                 message,
             });
         };
+        if out.contains_key(*name) || (*name == "Cpuset" && spill_of(obj).is_some()) {
+            return Err(SchemaError {
+                path: path.clone(),
+                message: format!("{REFERENCE_UNMODELLED}: a repeated field or Cpuset"),
+            });
+        }
         if !item.is_null() {
             let item = check(item, ty, path)?;
             out.insert((*name).to_owned(), item);
@@ -916,21 +942,22 @@ pub(crate) fn quote(key: &str) -> String {
     Value::String(key.to_owned()).to_string()
 }
 
-/// Case folding as Go's `encoding/json` matches keys to field names: ASCII case,
-/// U+017F (ſ) ≡ s, U+212A (Kelvin sign) ≡ k, and, for Go ≥ 1.21
-/// (`unicode.ToUpper(unicode.ToLower(r))`), U+0130 (İ) and U+0131 (ı) ≡ i. Every
-/// key that is not an exact field name is refused anyway; folding only chooses
-/// the message.
+/// Key matching as Go's `encoding/json` (`fold.go` `foldName`): each character is
+/// mapped to `unicode.ToUpper(unicode.ToLower(r))` (ASCII: upper case) and the results
+/// compared. Field names are ASCII, so the only other characters that can match are
+/// U+017F (ſ) ≡ S, U+212A (Kelvin sign) ≡ K and U+0130 (İ), U+0131 (ı) ≡ I. (İ and ı
+/// match from Go 1.21; an older daemon ignores such a key, while Portcullis forwards it
+/// under the canonical name, checked: the daemon then does what the policy allowed.)
 pub(crate) fn go_fold_eq(a: &str, b: &str) -> bool {
-    fn fold(c: char) -> std::char::ToLowercase {
+    fn fold(c: char) -> char {
         match c {
-            '\u{017F}' => 's',
-            '\u{0130}' | '\u{0131}' => 'i',
-            c => c,
+            '\u{017F}' => 'S',
+            '\u{212A}' => 'K',
+            '\u{0130}' | '\u{0131}' => 'I',
+            c => c.to_ascii_uppercase(),
         }
-        .to_lowercase()
     }
-    a.chars().flat_map(fold).eq(b.chars().flat_map(fold))
+    a.chars().map(fold).eq(b.chars().map(fold))
 }
 
 #[cfg(test)]
@@ -1127,39 +1154,29 @@ mod tests {
     }
 
     #[test]
-    fn lower_case_field_is_refused() {
-        let e = err(
+    fn folded_spellings_are_read_as_the_field() {
+        let create = Ty::Obj(&CONTAINER_CREATE);
+        for body in [
             json!({"Image": "x", "HostConfig": {"privileged": true}}),
-            &Ty::Obj(&CONTAINER_CREATE),
-        );
-        assert_eq!(e.path, "HostConfig.privileged");
-        assert_eq!(
-            e.message,
-            "key \"privileged\" is not spelled as the field \"Privileged\"; send the canonical name"
-        );
-        assert_eq!(
-            e.to_string(),
-            "HostConfig.privileged: key \"privileged\" is not spelled as the field \"Privileged\"; send the canonical name"
-        );
-    }
-
-    #[test]
-    fn unicode_folded_key_is_refused() {
-        let e = err(
+            json!({"image": "x", "HOSTCONFIG": {"PRIVILEGED": true}}),
             json!({"Image": "x", "Ho\u{017F}tConfig": {"Privileged": true}}),
-            &Ty::Obj(&CONTAINER_CREATE),
-        );
-        assert_eq!(
-            e.message,
-            "key \"Ho\u{017F}tConfig\" is not spelled as the field \"HostConfig\"; send the canonical name"
-        );
-        let e = err(
-            json!({"HostConfig": {"Lin\u{212A}s": []}}),
-            &Ty::Obj(&CONTAINER_CREATE),
-        );
-        assert!(e.message.contains("field \"Links\""), "{e}");
-        let e = err(json!({"HOSTCONFIG": {}}), &Ty::Obj(&CONTAINER_CREATE));
-        assert!(e.message.contains("field \"HostConfig\""), "{e}");
+            json!({"Image": "x", "hostconfig": {"Pr\u{0131}vileged": true}}),
+        ] {
+            let out = normalise(body.clone(), &create).unwrap();
+            assert_eq!(
+                out,
+                json!({"Image": "x", "HostConfig": {"Privileged": true}}),
+                "{body}"
+            );
+        }
+        let out = normalise(json!({"HostConfig": {"Lin\u{212A}s": ["a:b"]}}), &create).unwrap();
+        assert_eq!(out, json!({"HostConfig": {"Links": ["a:b"]}}));
+        // Two spellings of one field: the reference leaves merging to the reader.
+        let e = err(json!({"Image": "x", "image": "y"}), &create);
+        assert!(e.message.starts_with(REFERENCE_UNMODELLED), "{e}");
+        // Map keys are data: never folded.
+        let out = normalise(json!({"Labels": {"a": "1", "A": "2"}}), &create).unwrap();
+        assert_eq!(out, json!({"Labels": {"a": "1", "A": "2"}}));
     }
 
     #[test]
@@ -1173,24 +1190,18 @@ mod tests {
     }
 
     #[test]
-    fn top_level_host_config_field_is_refused() {
+    fn top_level_host_config_field_is_left_to_the_reader() {
         let e = err(
             json!({"Image": "x", "Privileged": true}),
             &Ty::Obj(&CONTAINER_CREATE),
         );
         assert_eq!(e.path, "Privileged");
-        assert_eq!(e.message, "unknown field \"Privileged\" in ContainerCreate");
+        assert!(e.message.starts_with(REFERENCE_UNMODELLED), "{e}");
         let e = err(
-            json!({"Image": "x", "privileged": true, "binds": ["/:/h"]}),
+            json!({"Image": "x", "Bogus": true}),
             &Ty::Obj(&CONTAINER_CREATE),
         );
-        // Either stray key is reported (the tree is walked in key order).
-        assert!(
-            e.message == "unknown field \"privileged\" in ContainerCreate"
-                || e.message == "unknown field \"binds\" in ContainerCreate",
-            "{}",
-            e.message
-        );
+        assert_eq!(e.message, "unknown field \"Bogus\" in ContainerCreate");
     }
 
     #[test]
@@ -1229,7 +1240,7 @@ mod tests {
         let e = err(json!({"HostConfig": []}), &create);
         assert_eq!(e.message, "expected an object (HostConfig), got an array");
         let e = err(
-            json!({"HostConfig": {"Mounts": [{"Type": "bind", "bindoptions": {}}]}}),
+            json!({"HostConfig": {"Mounts": [{"Type": "bind", "bindoptions": 1}]}}),
             &create,
         );
         assert_eq!(e.path, "HostConfig.Mounts[0].bindoptions");
@@ -1342,12 +1353,15 @@ mod tests {
         assert!(privs.get("SELinuxContext").is_none());
         assert_eq!(privs["Seccomp"]["Mode"], json!("unconfined"));
 
-        let e = err(
+        let out = normalise(
             json!({"TaskTemplate": {"ContainerSpec": {"Privileges": {"seccomp": {}}}}}),
             &Ty::Obj(&SERVICE_SPEC),
+        )
+        .unwrap();
+        assert_eq!(
+            out,
+            json!({"TaskTemplate": {"ContainerSpec": {"Privileges": {"Seccomp": {}}}}})
         );
-        assert_eq!(e.path, "TaskTemplate.ContainerSpec.Privileges.seccomp");
-        assert!(e.message.contains("field \"Seccomp\""), "{e}");
     }
 
     #[test]
@@ -1358,11 +1372,15 @@ mod tests {
             "Detach": false, "DetachKeys": "", "Env": null, "WorkingDir": "", "Cmd": ["sh"]
         });
         assert!(normalise(exec, &Ty::Obj(&EXEC_CREATE)).is_ok());
-        let e = err(
-            json!({"privileged": true, "Cmd": ["sh"]}),
+        let out = normalise(
+            json!({"privileged": true, "Cmd": ["sh"], "detachKeys": "ctrl-x"}),
             &Ty::Obj(&EXEC_CREATE),
+        )
+        .unwrap();
+        assert_eq!(
+            out,
+            json!({"Privileged": true, "Cmd": ["sh"], "DetachKeys": "ctrl-x"})
         );
-        assert!(e.message.contains("field \"Privileged\""), "{e}");
         assert!(normalise(
             json!({"Detach": false, "Tty": true, "ConsoleSize": [24, 80]}),
             &Ty::Obj(&EXEC_START)
@@ -1372,8 +1390,11 @@ mod tests {
             json!({"Name": "v", "Driver": "local", "DriverOpts": {"type": "none", "o": "bind", "device": "/etc"}, "Labels": {}}),
             &Ty::Obj(&VOLUME_CREATE)
         ).is_ok());
-        let e = err(json!({"driveropts": {}}), &Ty::Obj(&VOLUME_CREATE));
-        assert!(e.message.contains("field \"DriverOpts\""), "{e}");
+        let out = normalise(
+            json!({"driveropts": {"Type": "x"}}),
+            &Ty::Obj(&VOLUME_CREATE),
+        );
+        assert_eq!(out.unwrap(), json!({"DriverOpts": {"Type": "x"}}));
         assert!(normalise(
             json!({"Name": "n", "CheckDuplicate": true, "Driver": "bridge", "Scope": "", "EnableIPv6": false,
                    "IPAM": {"Driver": "default", "Options": {}, "Config": [{"Subnet": "10.9.0.0/24", "Gateway": "10.9.0.1"}]},
@@ -1447,6 +1468,13 @@ mod tests {
             }
         }
         assert_eq!(HOST_CONFIG.fields.len(), 40 + 31);
-        assert_eq!(CONTAINER_CREATE.fields.len(), 25 + 2);
+        assert_eq!(CONTAINER_CREATE.fields.len(), 25 + 3);
+        // The top-level HostConfig fields share the create body with Config's: no
+        // spelling may name both (Go would hide both).
+        for (a, _) in CONTAINER_CREATE.fields {
+            for (b, _) in HOST_CONFIG.fields {
+                assert!(!go_fold_eq(a, b), "{a} / {b}");
+            }
+        }
     }
 }

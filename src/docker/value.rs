@@ -151,6 +151,43 @@ impl<'a> Object<'a> {
             None => self.entries.push((key, value)),
         }
     }
+    /// Remove and return the value of `key`.
+    pub(crate) fn take(&mut self, key: &str) -> Option<Json<'a>> {
+        let i = self.entries.iter().position(|(k, _)| k.as_ref() == key)?;
+        Some(self.entries.remove(i).1)
+    }
+    /// The value of the `i`th entry (in the order read).
+    pub(crate) fn value_at_mut(&mut self, i: usize) -> &mut Json<'a> {
+        &mut self.entries[i].1
+    }
+    pub(crate) fn retain(&mut self, mut keep: impl FnMut(&str, &Json<'a>) -> bool) {
+        self.entries.retain(|(k, v)| keep(k, v));
+    }
+    pub(crate) fn iter_mut(&mut self) -> impl Iterator<Item = (&str, &mut Json<'a>)> {
+        self.entries.iter_mut().map(|(k, v)| (&**k, v))
+    }
+    pub(crate) fn into_entries(self) -> impl Iterator<Item = (Cow<'a, str>, Json<'a>)> {
+        self.entries.into_iter()
+    }
+    /// Add the entries of `later`, each replacing an entry with its key: Go's decoding
+    /// of a map into a map that already holds entries. Linear in both sizes.
+    pub(crate) fn extend_replacing(&mut self, later: Object<'a>) {
+        let mut index: std::collections::HashMap<Cow<'a, str>, usize> = self
+            .entries
+            .iter()
+            .enumerate()
+            .map(|(i, (k, _))| (k.clone(), i))
+            .collect();
+        for (k, v) in later.entries {
+            match index.get(&k) {
+                Some(&i) => self.entries[i].1 = v,
+                None => {
+                    index.insert(k.clone(), self.entries.len());
+                    self.entries.push((k, v));
+                }
+            }
+        }
+    }
     pub fn len(&self) -> usize {
         self.entries.len()
     }

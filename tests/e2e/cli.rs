@@ -659,5 +659,19 @@ fn docker_cli_through_portcullis() {
     });
 
     daemon.remove_all_containers();
+    // Names with characters outside the usual alphabet (issue 15): the daemon creates
+    // and removes network "test 01"; the CLI sends `DELETE /networks/test%2001`.
+    case(&mut cases, &world, "network_name_with_space", |w| {
+        let _ = w.daemon.direct(&["network", "rm", "test 01"]);
+        w.docker_ok(&["network", "create", "test 01"]);
+        let name = w.docker_ok(&["network", "inspect", "-f", "{{.Name}}", "test 01"]);
+        assert_eq!(name.trim(), "test 01");
+        w.docker_ok(&["network", "rm", "test 01"]);
+        let left = w
+            .daemon
+            .direct_ok(&["network", "ls", "-q", "--filter", "name=test 01"]);
+        assert!(left.trim().is_empty(), "network left behind: {left}");
+    });
+
     cases.finish();
 }

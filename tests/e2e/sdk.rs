@@ -95,6 +95,7 @@ fn python_with_sdk() -> Option<String> {
 
 #[test]
 fn python_sdk_through_portcullis() {
+    let _slot = DAEMON_SLOT.lock().unwrap_or_else(|e| e.into_inner());
     if !require_daemon() {
         return;
     }
@@ -159,4 +160,137 @@ fn python_sdk_through_portcullis() {
     // The denied creates left nothing behind.
     let left = daemon.direct_ok(&["ps", "-a", "--filter", "name=sdk-denied", "-q"]);
     assert!(left.trim().is_empty(), "a denied container exists: {left}");
+}
+
+/// Requests real SDK calls send in spellings and shapes Portcullis once refused
+/// (issue 15): `exec_create(detach_keys=…)` sends `detachKeys`;
+/// `create_container(runtime=…)` sends a top-level `Runtime` beside `HostConfig`
+/// (dockerd ignores it there); a top-level `Privileged` with no inner HostConfig is
+/// still the HostConfig, and still denied.
+const COMPAT_SCRIPT: &str = r#"
+import sys, docker
+from docker.errors import APIError
+
+host, certs, image = sys.argv[1], sys.argv[2], sys.argv[3]
+tls = docker.tls.TLSConfig(client_cert=(certs + "/cert.pem", certs + "/key.pem"),
+                           ca_cert=certs + "/ca.pem", verify=True)
+api = docker.APIClient(base_url=host, tls=tls, version="auto", timeout=60)
+
+def ok(name):
+    print("ok", name, flush=True)
+
+box = api.create_container(image, ["sleep", "300"], name="compat-box",
+                           host_config=api.create_host_config(), runtime="runc")
+api.start(box)
+assert api.inspect_container(box)["HostConfig"]["Runtime"] == "runc"
+ok("create_container(runtime)")
+ex = api.exec_create(box, ["true"], detach_keys="ctrl-x,x")
+assert api.exec_inspect(ex)["ID"]; ok("exec_create(detach_keys)")
+out = api.exec_start(ex)
+ok("exec_start")
+# The SDK's low-level request, as older SDKs sent it: HostConfig fields at the top.
+res = api._post_json(api._url("/containers/create"), data={"Image": image, "Privileged": True})
+print("top-level Privileged:", res.status_code, res.text.strip(), flush=True)
+assert res.status_code == 403 and "PC-1001" in res.text
+ok("top-level Privileged denied")
+api.remove_container(box, force=True)
+print("done", flush=True)
+"#;
+
+/// `build(gzip=True)` sends the context with `Content-Encoding: gzip`, which the
+/// daemon decodes; the proxy must stream it as it is (needs the proxy change for
+/// Content-Encoding on streamed routes).
+const BUILD_GZIP_SCRIPT: &str = r#"
+import os, sys, tempfile, docker
+
+host, certs, image = sys.argv[1], sys.argv[2], sys.argv[3]
+tls = docker.tls.TLSConfig(client_cert=(certs + "/cert.pem", certs + "/key.pem"),
+                           ca_cert=certs + "/ca.pem", verify=True)
+api = docker.APIClient(base_url=host, tls=tls, version="auto", timeout=120)
+# Only a context built from a path is gzipped (and sent with Content-Encoding: gzip).
+ctx = tempfile.mkdtemp()
+with open(os.path.join(ctx, "Dockerfile"), "w") as f:
+    f.write("FROM " + image + "\nADD . /ctx\n")
+for line in api.build(path=ctx, tag="compat-gzip:latest", gzip=True, rm=True, decode=True):
+    if "error" in line:
+        raise SystemExit("build error: " + line["error"])
+assert api.inspect_image("compat-gzip:latest")["Id"]
+print("ok build(gzip)", flush=True)
+print("done", flush=True)
+"#;
+
+/// One private dockerd at a time in this file: daemons started at once race on their
+/// iptables chains.
+static DAEMON_SLOT: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Run `script` with the SDK through a default-policy proxy; its stdout on success.
+fn run_sdk_script(script_text: &str, name: &str) -> Option<String> {
+    let _slot = DAEMON_SLOT.lock().unwrap_or_else(|e| e.into_inner());
+    if !require_daemon() {
+        return None;
+    }
+    let Some(python) = python_with_sdk() else {
+        if std::env::var("CI").is_ok_and(|v| v == "true") {
+            panic!("the Docker SDK for Python is not importable (pip install docker), and CI=true forbids skipping");
+        }
+        eprintln!("!!! SKIPPED: the Docker SDK for Python is not installed (pip install docker)");
+        return None;
+    };
+    let daemon = DockerDaemon::start();
+    let tmp = tempfile::Builder::new()
+        .prefix("sdk")
+        .tempdir_in("/tmp")
+        .unwrap();
+    let certs = TestCerts::generate(&tmp.path().join("certs"), "sdk-tenant");
+    let policy = Path::new(env!("CARGO_MANIFEST_DIR")).join("policies/default.toml");
+    let proxy = Proxy::start(daemon.socket(), &certs, Some(&policy), &[]);
+    let script = tmp.path().join(format!("{name}.py"));
+    fs::write(&script, script_text).unwrap();
+    let mut cmd = std::process::Command::new(&python);
+    for var in [
+        "REQUESTS_CA_BUNDLE",
+        "CURL_CA_BUNDLE",
+        "DOCKER_HOST",
+        "DOCKER_TLS_VERIFY",
+        "DOCKER_CERT_PATH",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd.arg(&script)
+        .arg(format!(
+            "tcp://localhost:{}",
+            proxy.addr.rsplit(':').next().unwrap()
+        ))
+        .arg(&certs.client_dir)
+        .arg(TEST_IMAGE);
+    let out = run_command(cmd, Input::Null, Duration::from_secs(300));
+    assert!(
+        out.status.success() && stdout_of(&out).contains("\ndone"),
+        "SDK script {name} through portcullis failed:\n{}\nproxy log:\n{}",
+        show(&out),
+        support::tail_lines(&proxy.log(), 20)
+    );
+    Some(stdout_of(&out))
+}
+
+#[test]
+fn python_sdk_compat_spellings_through_portcullis() {
+    let Some(out) = run_sdk_script(COMPAT_SCRIPT, "compat") else {
+        return;
+    };
+    for step in [
+        "ok create_container(runtime)",
+        "ok exec_create(detach_keys)",
+        "ok top-level Privileged denied",
+    ] {
+        assert!(out.contains(step), "missing step {step:?}:\n{out}");
+    }
+}
+
+#[test]
+fn python_sdk_build_gzip_through_portcullis() {
+    let Some(out) = run_sdk_script(BUILD_GZIP_SCRIPT, "build_gzip") else {
+        return;
+    };
+    assert!(out.contains("ok build(gzip)"), "{out}");
 }

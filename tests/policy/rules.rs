@@ -304,20 +304,32 @@ fn container_create_rules() {
             Want::Deny(&["PC-1021"]),
         ),
         // disguised JSON
+        // Every spelling Go's decoder matches is read as the field, merged as Go
+        // merges it, and checked.
         (
             "lower-case key",
             create(r#"{"privileged":true}"#),
-            Want::Refused("not spelled as the field"),
+            Want::Deny(&["PC-1001"]),
+        ),
+        (
+            "lower-case object and key",
+            r#"{"Image":"x","hostconfig":{"privileged":true}}"#.into(),
+            Want::Deny(&["PC-1001"]),
         ),
         (
             "upper-case key",
             create(r#"{"PRIVILEGED":true}"#),
-            Want::Refused("not spelled"),
+            Want::Deny(&["PC-1001"]),
         ),
         (
             "unicode folded key",
             r#"{"Image":"x","HoſtConfig":{"Privileged":true}}"#.into(),
-            Want::Refused("HostConfig"),
+            Want::Deny(&["PC-1001"]),
+        ),
+        (
+            "kelvin sign",
+            create(r#"{"Networ\u212AMode":"host"}"#),
+            Want::Deny(&["PC-1008"]),
         ),
         (
             "escaped key is canonical",
@@ -327,27 +339,52 @@ fn container_create_rules() {
         (
             "duplicate HostConfig merged by Go",
             r#"{"Image":"x","HostConfig":{"Privileged":true},"HostConfig":{"CapAdd":[]}}"#.into(),
-            Want::Refused("duplicate key"),
+            Want::Deny(&["PC-1001"]),
         ),
         (
-            "case-variant duplicate",
+            "duplicate HostConfig, second spelling",
+            r#"{"Image":"x","HostConfig":{"CapAdd":[]},"hostConfig":{"privileged":true}}"#.into(),
+            Want::Deny(&["PC-1001"]),
+        ),
+        (
+            "case-variant duplicate, later true wins",
             create(r#"{"Privileged":false,"privileged":true}"#),
-            Want::Refused("not spelled"),
+            Want::Deny(&["PC-1001"]),
         ),
         (
             "later null does not clear",
             create(r#"{"PidMode":"host","PidMode":null}"#),
-            Want::Refused("duplicate key"),
+            Want::Deny(&["PC-1008"]),
         ),
         (
-            "top-level HostConfig field",
+            "later false replaces",
+            create(r#"{"Privileged":true,"Privileged":false}"#),
+            Want::Allow,
+        ),
+        (
+            "repeated list of mounts is not modelled",
+            create(r#"{"Mounts":[{"Type":"volume","Target":"/d"}],"Mounts":[{"Source":"/"}]}"#),
+            Want::Refused("cannot model"),
+        ),
+        (
+            "top-level HostConfig field without HostConfig",
             r#"{"Image":"x","Privileged":true}"#.into(),
-            Want::Refused("unknown field"),
+            Want::Deny(&["PC-1001"]),
         ),
         (
             "top-level binds lower case",
             r#"{"Image":"x","binds":["/:/h"]}"#.into(),
-            Want::Refused(""),
+            Want::Deny(&["PC-1004"]),
+        ),
+        (
+            "top-level Privileged beside HostConfig is ignored by dockerd",
+            r#"{"Image":"x","Privileged":true,"HostConfig":{}}"#.into(),
+            Want::Allow,
+        ),
+        (
+            "unknown top-level field",
+            r#"{"Image":"x","Privileges":true}"#.into(),
+            Want::Refused("unknown field"),
         ),
         (
             "trailing data",
@@ -1138,7 +1175,7 @@ fn other_endpoints() {
             Method::POST,
             "/containers/abc/exec",
             Some(r#"{"Cmd":["id"],"privileged":true}"#),
-            Want::Refused("not spelled"),
+            Want::Deny(&["PC-1018"]),
         ),
         (
             Method::POST,
@@ -1158,7 +1195,7 @@ fn other_endpoints() {
             Method::POST,
             "/volumes/create",
             Some(r#"{"Name":"v","driveropts":{"device":"/"}}"#),
-            Want::Refused("not spelled"),
+            Want::Deny(&["PC-1005"]),
         ),
         (
             Method::POST,
@@ -1453,8 +1490,10 @@ fn other_endpoints() {
         (
             Method::POST,
             "/services/create",
-            Some(r#"{"Name":"s","taskTemplate":{}}"#),
-            Want::Refused("not spelled"),
+            Some(
+                r#"{"Name":"s","taskTemplate":{"containerSpec":{"Image":"x","mounts":[{"type":"bind","source":"/","target":"/h"}]}}}"#,
+            ),
+            Want::Deny(&["PC-1004"]),
         ),
     ];
     for (m, p, body, want) in &cases {

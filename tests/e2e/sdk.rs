@@ -9,7 +9,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::common::certs::TestCerts;
-use crate::common::command::{run_command, show, stdout_of, Input};
+use crate::common::command::{run_command, show, stdout_of, tail_lines, Input};
 use crate::common::daemon::{require_daemon, DockerDaemon, TEST_IMAGE};
 use crate::common::processes::Proxy;
 
@@ -95,7 +95,6 @@ fn python_with_sdk() -> Option<String> {
 
 #[test]
 fn python_sdk_through_portcullis() {
-    let _slot = DAEMON_SLOT.lock().unwrap_or_else(|e| e.into_inner());
     if !require_daemon() {
         return;
     }
@@ -219,13 +218,8 @@ print("ok build(gzip)", flush=True)
 print("done", flush=True)
 "#;
 
-/// One private dockerd at a time in this file: daemons started at once race on their
-/// iptables chains.
-static DAEMON_SLOT: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
 /// Run `script` with the SDK through a default-policy proxy; its stdout on success.
 fn run_sdk_script(script_text: &str, name: &str) -> Option<String> {
-    let _slot = DAEMON_SLOT.lock().unwrap_or_else(|e| e.into_inner());
     if !require_daemon() {
         return None;
     }
@@ -268,7 +262,7 @@ fn run_sdk_script(script_text: &str, name: &str) -> Option<String> {
         out.status.success() && stdout_of(&out).contains("\ndone"),
         "SDK script {name} through portcullis failed:\n{}\nproxy log:\n{}",
         show(&out),
-        support::tail_lines(&proxy.log(), 20)
+        tail_lines(&proxy.log(), 20)
     );
     Some(stdout_of(&out))
 }

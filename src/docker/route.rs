@@ -101,6 +101,10 @@ macro_rules! ops {
         pub enum OpKind { $( $kind, )* Unknown }
 
         impl OpKind {
+            /// Every known operation, in table order (`Unknown` excluded): lets tests
+            /// and tools walk the whole route table.
+            pub const ALL: &'static [OpKind] = &[$( OpKind::$kind, )*];
+
             /// Stable name used in logs, audit records and policy files.
             pub fn name(self) -> &'static str {
                 match self { $( OpKind::$kind => $name, )* OpKind::Unknown => "Unknown" }

@@ -12,9 +12,13 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use serde_json::json;
 use support::*;
 
 const API: &str = "/v1.41";
+
+/// Refused as an endpoint the profile does not allow.
+const NO: Want = Want::Denied("PC-0002");
 
 /// What a request must get.
 #[derive(Clone, Copy, Debug)]
@@ -253,99 +257,122 @@ fn profiles_through_portcullis() {
                 &proxy,
                 &c,
                 &[
-                    step("any client", "HEAD", "/_ping", Want::Denied("PC-0002")),
-                    step("any client", "GET", "/_ping", Want::Denied("PC-0002")),
-                    step(
-                        "any client",
-                        "GET",
-                        "/containers/json",
-                        Want::Denied("PC-0002"),
-                    ),
+                    step("any client", "HEAD", "/_ping", NO),
+                    step("any client", "GET", "/_ping", NO),
+                    step("any client", "GET", "/containers/json", NO),
                 ],
             );
         },
     );
 
-    cases.run("traefik: discovery allowed, everything else refused", || {
-        let c = client("traefik");
-        let until = now_unix();
-        let prov = "traefik pkg/provider/docker/pdocker.go Provide";
-        let swarm = "traefik pkg/provider/docker/pswarm.go listServices";
-        replay_all(
-            &proxy,
-            &c,
-            &[
-                // moby client Ping (Traefik 3.6+: HEAD first, GET as fallback)
-                step("moby client Ping", "HEAD", "/_ping", Want::Ok),
-                step("moby client Ping", "GET", "/_ping", Want::Ok),
-                step(prov, "GET", "/version", Want::Ok),
-                step("listContainers", "GET", "/containers/json?all=1", Want::Ok),
-                step("shared.go inspectContainers", "GET", "/containers/web/json", Want::Ok),
-                step(
-                    "Provide: Events type=container (bounded by until here)",
-                    "GET",
-                    format!(
-                        "/events?until={until}&filters={}",
-                        filters(serde_json::json!({"type": {"container": true}}))
+    cases.run(
+        "traefik: discovery allowed, everything else refused",
+        || {
+            let c = client("traefik");
+            let until = now_unix();
+            let prov = "traefik pkg/provider/docker/pdocker.go Provide";
+            let swarm = "traefik pkg/provider/docker/pswarm.go listServices";
+            replay_all(
+                &proxy,
+                &c,
+                &[
+                    // moby client Ping (Traefik 3.6+: HEAD first, GET as fallback)
+                    step("moby client Ping", "HEAD", "/_ping", Want::Ok),
+                    step("moby client Ping", "GET", "/_ping", Want::Ok),
+                    step(prov, "GET", "/version", Want::Ok),
+                    step("listContainers", "GET", "/containers/json?all=1", Want::Ok),
+                    step(
+                        "shared.go inspectContainers",
+                        "GET",
+                        "/containers/web/json",
+                        Want::Ok,
                     ),
-                    Want::Ok,
-                ),
-                step(swarm, "GET", "/services", Want::Forwarded),
-                step(
-                    swarm,
-                    "GET",
-                    format!("/networks?filters={}", filters(serde_json::json!({"scope": {"swarm": true}}))),
-                    Want::Ok,
-                ),
-                step(
-                    "listTasks",
-                    "GET",
-                    format!(
-                        "/tasks?filters={}",
-                        filters(serde_json::json!({"service": {"s1": true}, "desired-state": {"running": true}}))
+                    step(
+                        "Provide: Events type=container (bounded by until here)",
+                        "GET",
+                        format!(
+                            "/events?until={until}&filters={}",
+                            filters(json!({"type": {"container": true}}))
+                        ),
+                        Want::Ok,
                     ),
-                    Want::Forwarded,
-                ),
-                step("parseTasks NodeInspect", "GET", "/nodes/n1", Want::Forwarded),
-                step("other discovery tools", "GET", "/info", Want::Ok),
-                step("other discovery tools", "GET", "/networks/appnet", Want::Ok),
-                // Refused: a container's filesystem, image layers, logs, exec,
-                // secrets/configs, join tokens, and every write.
-                step("refused", "GET", "/containers/web/archive?path=/etc", Want::Denied("PC-0002")),
-                step("refused", "HEAD", "/containers/web/archive?path=/etc", Want::Denied("PC-0002")),
-                step("refused", "GET", "/containers/web/export", Want::Denied("PC-0002")),
-                step("refused", "GET", format!("/images/{}/get", enc(TEST_IMAGE)), Want::Denied("PC-0002")),
-                step("refused", "GET", format!("/images/get?names={}", enc(TEST_IMAGE)), Want::Denied("PC-0002")),
-                step("refused", "GET", "/containers/web/logs?stdout=1", Want::Denied("PC-0002")),
-                step("refused", "GET", "/secrets/s1", Want::Denied("PC-0002")),
-                step("refused", "GET", "/configs/c1", Want::Denied("PC-0002")),
-                step("refused", "GET", "/swarm", Want::Denied("PC-0002")),
-                step("refused", "POST", "/containers/web/stop", Want::Denied("PC-0002")),
-                step("refused", "DELETE", "/containers/web?force=1", Want::Denied("PC-0002")),
-                json_step(
-                    "refused",
-                    "POST",
-                    "/containers/web/exec",
-                    &serde_json::json!({"Cmd": ["cat", "/etc/shadow"], "AttachStdout": true}),
-                    Want::Denied("PC-0002"),
-                ),
-                json_step(
-                    "refused",
-                    "POST",
-                    "/containers/create",
-                    &serde_json::json!({"Image": TEST_IMAGE}),
-                    Want::Denied("PC-0002"),
-                ),
-            ],
-        );
-        assert!(web_running(), "web still runs after the refused stop");
-        // The docker CLI through the read-only profile: ps works, exec does not.
-        let ps = docker_via(&proxy, &c, &["ps", "--format", "{{.Names}}"], None);
-        assert_ok(&ps, "docker ps as traefik");
-        assert!(stdout_of(&ps).contains("web"), "{}", show(&ps));
-        let exec = docker_via(&proxy, &c, &["exec", "web", "true"], None);
-        assert_denied(&exec, "PC-0002", "docker exec as traefik");
-    });
+                    step(swarm, "GET", "/services", Want::Forwarded),
+                    step(
+                        swarm,
+                        "GET",
+                        format!(
+                            "/networks?filters={}",
+                            filters(json!({"scope": {"swarm": true}}))
+                        ),
+                        Want::Ok,
+                    ),
+                    step(
+                        "listTasks",
+                        "GET",
+                        format!(
+                            "/tasks?filters={}",
+                            filters(
+                                json!({"service": {"s1": true}, "desired-state": {"running": true}})
+                            )
+                        ),
+                        Want::Forwarded,
+                    ),
+                    step(
+                        "parseTasks NodeInspect",
+                        "GET",
+                        "/nodes/n1",
+                        Want::Forwarded,
+                    ),
+                    step("other discovery tools", "GET", "/info", Want::Ok),
+                    step("other discovery tools", "GET", "/networks/appnet", Want::Ok),
+                    // Refused: a container's filesystem, image layers, logs, exec,
+                    // secrets/configs, join tokens, and every write.
+                    step("refused", "GET", "/containers/web/archive?path=/etc", NO),
+                    step("refused", "HEAD", "/containers/web/archive?path=/etc", NO),
+                    step("refused", "GET", "/containers/web/export", NO),
+                    step(
+                        "refused",
+                        "GET",
+                        format!("/images/{}/get", enc(TEST_IMAGE)),
+                        NO,
+                    ),
+                    step(
+                        "refused",
+                        "GET",
+                        format!("/images/get?names={}", enc(TEST_IMAGE)),
+                        NO,
+                    ),
+                    step("refused", "GET", "/containers/web/logs?stdout=1", NO),
+                    step("refused", "GET", "/secrets/s1", NO),
+                    step("refused", "GET", "/configs/c1", NO),
+                    step("refused", "GET", "/swarm", NO),
+                    step("refused", "POST", "/containers/web/stop", NO),
+                    step("refused", "DELETE", "/containers/web?force=1", NO),
+                    json_step(
+                        "refused",
+                        "POST",
+                        "/containers/web/exec",
+                        &json!({"Cmd": ["cat", "/etc/shadow"], "AttachStdout": true}),
+                        NO,
+                    ),
+                    json_step(
+                        "refused",
+                        "POST",
+                        "/containers/create",
+                        &json!({"Image": TEST_IMAGE}),
+                        NO,
+                    ),
+                ],
+            );
+            assert!(web_running(), "web still runs after the refused stop");
+            // The docker CLI through the read-only profile: ps works, exec does not.
+            let ps = docker_via(&proxy, &c, &["ps", "--format", "{{.Names}}"], None);
+            assert_ok(&ps, "docker ps as traefik");
+            assert!(stdout_of(&ps).contains("web"), "{}", show(&ps));
+            let exec = docker_via(&proxy, &c, &["exec", "web", "true"], None);
+            assert_denied(&exec, "PC-0002", "docker exec as traefik");
+        },
+    );
 
     cases.run("homepage: status, stats and logs; no actions", || {
         let c = client("homepage");
@@ -370,9 +397,7 @@ fn profiles_through_portcullis() {
                     "GET",
                     format!(
                         "/tasks?filters={}",
-                        filters(
-                            serde_json::json!({"service": ["web"], "desired-state": ["running"]})
-                        )
+                        filters(json!({"service": ["web"], "desired-state": ["running"]}))
                     ),
                     Want::Forwarded,
                 ),
@@ -385,31 +410,21 @@ fn profiles_through_portcullis() {
                     "homepage src/pages/api/docker/restart/[...name].js",
                     "POST",
                     "/containers/web/restart",
-                    Want::Denied("PC-0002"),
+                    NO,
                 ),
                 step(
                     "homepage src/pages/api/docker/container/[...action].js",
                     "POST",
                     "/containers/web/stop",
-                    Want::Denied("PC-0002"),
+                    NO,
                 ),
-                step(
-                    "refused",
-                    "GET",
-                    "/containers/web/archive?path=/",
-                    Want::Denied("PC-0002"),
-                ),
-                step(
-                    "refused",
-                    "GET",
-                    "/containers/web/export",
-                    Want::Denied("PC-0002"),
-                ),
+                step("refused", "GET", "/containers/web/archive?path=/", NO),
+                step("refused", "GET", "/containers/web/export", NO),
                 step(
                     "refused",
                     "POST",
                     "/containers/web/attach?stream=1&stdout=1",
-                    Want::Denied("PC-0002"),
+                    NO,
                 ),
             ],
         );
@@ -438,7 +453,7 @@ fn profiles_through_portcullis() {
                 step(
                     "ListContainers createListFilter",
                     "GET",
-                    format!("/containers/json?filters={}", filters(serde_json::json!({"status": {"running": true}}))),
+                    format!("/containers/json?filters={}", filters(json!({"status": {"running": true}}))),
                     Want::Ok,
                 ),
             ],
@@ -476,7 +491,7 @@ fn profiles_through_portcullis() {
         let mut verbatim = inspect["Config"].clone();
         verbatim["HostConfig"] = inspect["HostConfig"].clone();
         verbatim["NetworkingConfig"] =
-            serde_json::json!({"EndpointsConfig": {"appnet": endpoint.clone()}});
+            json!({"EndpointsConfig": {"appnet": endpoint.clone()}});
         // KNOWN GAP (README, "Local consumers"): the inspected HostConfig carries the
         // daemon's own defaults (MaskedPaths, ReadonlyPaths; CgroupnsMode "host" on a
         // cgroup v1 host), which the default container rules read as overrides
@@ -529,14 +544,14 @@ fn profiles_through_portcullis() {
                     "StartContainer NetworkDisconnect",
                     "POST",
                     "/networks/appnet/disconnect",
-                    &serde_json::json!({"Container": new_id, "Force": true}),
+                    &json!({"Container": new_id, "Force": true}),
                     Want::Ok,
                 ),
                 json_step(
                     "StartContainer NetworkConnect",
                     "POST",
                     "/networks/appnet/connect",
-                    &serde_json::json!({"Container": new_id, "EndpointConfig": {"Aliases": endpoint["Aliases"]}}),
+                    &json!({"Container": new_id, "EndpointConfig": {"Aliases": endpoint["Aliases"]}}),
                     Want::Ok,
                 ),
                 step("doStartContainer", "POST", format!("/containers/{new_id}/start"), Want::Ok),
@@ -550,12 +565,12 @@ fn profiles_through_portcullis() {
         );
         // The default container rules still hold for what Watchtower re-creates.
         let mut privileged = create.clone();
-        privileged["HostConfig"]["Privileged"] = serde_json::json!(true);
+        privileged["HostConfig"]["Privileged"] = json!(true);
         let mut socket = create.clone();
-        socket["HostConfig"]["Binds"] = serde_json::json!(["/var/run/docker.sock:/var/run/docker.sock"]);
+        socket["HostConfig"]["Binds"] = json!(["/var/run/docker.sock:/var/run/docker.sock"]);
         let mut host_net = create.clone();
-        host_net["HostConfig"]["NetworkMode"] = serde_json::json!("host");
-        host_net["NetworkingConfig"] = serde_json::json!({});
+        host_net["HostConfig"]["NetworkMode"] = json!("host");
+        host_net["NetworkingConfig"] = json!({});
         replay_all(
             &proxy,
             &c,
@@ -567,12 +582,12 @@ fn profiles_through_portcullis() {
                     "lifecycle hooks (off by default)",
                     "POST",
                     format!("/containers/{new_id}/exec"),
-                    &serde_json::json!({"Cmd": ["sh", "-c", "true"], "Tty": true}),
-                    Want::Denied("PC-0002"),
+                    &json!({"Cmd": ["sh", "-c", "true"], "Tty": true}),
+                    NO,
                 ),
-                step("refused", "GET", format!("/containers/{new_id}/archive?path=/"), Want::Denied("PC-0002")),
-                step("refused", "POST", "/build", Want::Denied("PC-0002")),
-                json_step("refused", "POST", "/volumes/create", &serde_json::json!({"Name": "v"}), Want::Denied("PC-0002")),
+                step("refused", "GET", format!("/containers/{new_id}/archive?path=/"), NO),
+                step("refused", "POST", "/build", NO),
+                json_step("refused", "POST", "/volumes/create", &json!({"Name": "v"}), NO),
             ],
         );
         for name in ["evil1", "evil2", "evil3"] {
@@ -604,32 +619,32 @@ fn profiles_through_portcullis() {
                     "create container form",
                     "POST",
                     "/containers/create?name=ptr-app",
-                    &serde_json::json!({"Image": TEST_IMAGE, "Cmd": ["sleep", "1000"],
+                    &json!({"Image": TEST_IMAGE, "Cmd": ["sleep", "1000"],
                         "HostConfig": {"RestartPolicy": {"Name": "unless-stopped"}, "PortBindings": {}}}),
                     Want::Ok,
                 ),
                 step("container actions", "POST", "/containers/ptr-app/start", Want::Ok),
                 step("container actions", "POST", "/containers/ptr-app/restart?t=1", Want::Ok),
-                json_step("volumes", "POST", "/volumes/create", &serde_json::json!({"Name": "ptr-vol"}), Want::Ok),
+                json_step("volumes", "POST", "/volumes/create", &json!({"Name": "ptr-vol"}), Want::Ok),
                 step("volumes", "DELETE", "/volumes/ptr-vol", Want::Ok),
-                json_step("networks", "POST", "/networks/create", &serde_json::json!({"Name": "ptr-net", "Driver": "bridge"}), Want::Ok),
+                json_step("networks", "POST", "/networks/create", &json!({"Name": "ptr-net", "Driver": "bridge"}), Want::Ok),
                 step("networks", "DELETE", "/networks/ptr-net", Want::Ok),
                 // Refused: swarm administration, plugins, and the container rules.
-                step("refused", "GET", "/swarm", Want::Denied("PC-0002")),
-                json_step("refused", "POST", "/swarm/init", &serde_json::json!({"ListenAddr": "0.0.0.0:2377"}), Want::Denied("PC-0002")),
-                step("refused", "POST", "/plugins/pull?remote=x", Want::Denied("PC-0002")),
+                step("refused", "GET", "/swarm", NO),
+                json_step("refused", "POST", "/swarm/init", &json!({"ListenAddr": "0.0.0.0:2377"}), NO),
+                step("refused", "POST", "/plugins/pull?remote=x", NO),
                 json_step(
                     "refused",
                     "POST",
                     "/containers/create?name=ptr-evil",
-                    &serde_json::json!({"Image": TEST_IMAGE, "HostConfig": {"Privileged": true}}),
+                    &json!({"Image": TEST_IMAGE, "HostConfig": {"Privileged": true}}),
                     Want::Denied("PC-1001"),
                 ),
                 json_step(
                     "refused",
                     "POST",
                     "/containers/create?name=ptr-evil",
-                    &serde_json::json!({"Image": TEST_IMAGE, "HostConfig": {"Binds": ["/:/host"]}}),
+                    &json!({"Image": TEST_IMAGE, "HostConfig": {"Binds": ["/:/host"]}}),
                     Want::Denied("PC-1004"),
                 ),
             ],
@@ -655,7 +670,7 @@ fn profiles_through_portcullis() {
         tar.arg("-C").arg(&rootfs).args(["-cf", "-", "."]);
         let tarball = run_command(tar, Input::Null, COMMAND_TIMEOUT);
         assert_ok(&tarball, "tar of the helper rootfs");
-        let labels = serde_json::json!({"com.gitlab.gitlab-runner.managed": "true", "com.gitlab.gitlab-runner.job.id": "1"});
+        let labels = json!({"com.gitlab.gitlab-runner.managed": "true", "com.gitlab.gitlab-runner.job.id": "1"});
         let mut steps = vec![
             step("Go client version negotiation", "HEAD", "/_ping", Want::Ok),
             step(ex, "GET", "/info", Want::Ok),
@@ -688,7 +703,7 @@ fn profiles_through_portcullis() {
                 "volumes/manager.go VolumeCreate",
                 "POST",
                 "/volumes/create",
-                &serde_json::json!({"Name": "runner-abc-cache-1", "Labels": labels}),
+                &json!({"Name": "runner-abc-cache-1", "Labels": labels}),
                 Want::Ok,
             ),
             step("volumes/manager.go", "GET", "/volumes/runner-abc-cache-1", Want::Ok),
@@ -696,7 +711,7 @@ fn profiles_through_portcullis() {
                 "networks/manager.go NetworkCreate",
                 "POST",
                 "/networks/create",
-                &serde_json::json!({"Name": "runner-abc-job-1", "Driver": "bridge", "Labels": labels}),
+                &json!({"Name": "runner-abc-job-1", "Driver": "bridge", "Labels": labels}),
                 Want::Ok,
             ),
             step("networks/manager.go", "GET", "/networks/runner-abc-job-1", Want::Ok),
@@ -704,7 +719,7 @@ fn profiles_through_portcullis() {
                 "executor_docker.go createContainer",
                 "POST",
                 "/containers/create?name=runner-abc-build",
-                &serde_json::json!({
+                &json!({
                     "Image": TEST_IMAGE, "Cmd": ["sh"], "Labels": labels,
                     "AttachStdin": true, "AttachStdout": true, "AttachStderr": true,
                     "OpenStdin": true, "StdinOnce": true, "Tty": false,
@@ -730,7 +745,7 @@ fn profiles_through_portcullis() {
             step(
                 "cleanup by label",
                 "GET",
-                format!("/containers/json?all=1&filters={}", filters(serde_json::json!({"label": ["com.gitlab.gitlab-runner.managed=true"]}))),
+                format!("/containers/json?all=1&filters={}", filters(json!({"label": ["com.gitlab.gitlab-runner.managed=true"]}))),
                 Want::Ok,
             ),
             step("removeContainer", "DELETE", "/containers/runner-abc-build?v=1&force=1", Want::Ok),
@@ -741,20 +756,20 @@ fn profiles_through_portcullis() {
                 "services: docker:dind",
                 "POST",
                 "/containers/create?name=runner-abc-dind",
-                &serde_json::json!({"Image": TEST_IMAGE, "HostConfig": {"Privileged": true}}),
+                &json!({"Image": TEST_IMAGE, "HostConfig": {"Privileged": true}}),
                 Want::Denied("PC-1001"),
             ),
             json_step(
                 "volumes = [docker.sock]",
                 "POST",
                 "/containers/create?name=runner-abc-sock",
-                &serde_json::json!({"Image": TEST_IMAGE, "HostConfig": {"Binds": ["/var/run/docker.sock:/var/run/docker.sock"]}}),
+                &json!({"Image": TEST_IMAGE, "HostConfig": {"Binds": ["/var/run/docker.sock:/var/run/docker.sock"]}}),
                 Want::Denied("PC-1004"),
             ),
-            json_step("refused", "POST", "/swarm/init", &serde_json::json!({}), Want::Denied("PC-0002")),
-            step("refused", "GET", "/secrets", Want::Denied("PC-0002")),
-            step("refused", "GET", format!("/images/{}/get", enc(TEST_IMAGE)), Want::Denied("PC-0002")),
-            step("refused", "POST", "/containers/prune", Want::Denied("PC-0002")),
+            json_step("refused", "POST", "/swarm/init", &json!({}), NO),
+            step("refused", "GET", "/secrets", NO),
+            step("refused", "GET", format!("/images/{}/get", enc(TEST_IMAGE)), NO),
+            step("refused", "POST", "/containers/prune", NO),
         ];
         replay_all(&proxy, &c, &steps);
         let _ = d.direct(&["rmi", "gitlab-runner-helper:x86_64-v17", "gitlab-runner-helper:loaded"]);
@@ -776,6 +791,9 @@ fn profiles_through_portcullis() {
             let work_bind = format!("{root}/_work:/__w");
             let ext_bind = format!("{root}/externals:/__e:ro");
             let home_bind = format!("{root}/_work/_temp/_github_home:/github/home");
+            // DockerCreate for the job container, minus the docker.sock bind the runner
+            // always adds: that one is refused (below) unless the real daemon's socket
+            // is moved and Portcullis serves /var/run/docker.sock (see the profile).
             let create = docker(&[
                 "create",
                 "--name",

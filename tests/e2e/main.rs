@@ -15,6 +15,7 @@ mod cli;
 mod ops;
 mod podman;
 mod policy;
+mod profiles;
 mod scale;
 mod sdk;
 mod soak;

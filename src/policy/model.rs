@@ -328,6 +328,9 @@ pub struct PolicyFile {
     pub images: Images,
     #[serde(default)]
     pub registries: Registries,
+    /// Tenant isolation; without the table, isolation is off.
+    #[serde(default)]
+    pub tenants: Option<crate::tenant::TenancyFile>,
 }
 
 /// A validated, ready-to-evaluate policy.
@@ -353,6 +356,7 @@ pub struct Policy {
     pub build: Build,
     pub images: Images,
     pub registries: Registries,
+    pub tenancy: crate::tenant::Tenancy,
 }
 
 /// One problem found in a policy file.
@@ -491,6 +495,13 @@ impl Policy {
                 )));
             }
         }
+        let tenancy = match raw.tenants {
+            None => crate::tenant::Tenancy::off(),
+            Some(t) => t.validate().unwrap_or_else(|problems| {
+                errors.extend(problems.into_iter().map(&err));
+                crate::tenant::Tenancy::off()
+            }),
+        };
         if !errors.is_empty() {
             return Err(errors);
         }
@@ -513,6 +524,7 @@ impl Policy {
             build: raw.build,
             images: raw.images,
             registries: raw.registries,
+            tenancy,
         })
     }
 

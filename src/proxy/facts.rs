@@ -14,8 +14,10 @@ use super::body::empty_body;
 use super::{ProxyState, UPSTREAM_AUTHORITY};
 use crate::error::{DaemonError, ProxyError};
 use crate::policy::{
-    ContainerFacts, ExecFacts, Facts, ImageFacts, Lookup, NetworkFacts, ServiceFacts, VolumeFacts,
+    ContainerFacts, ExecFacts, Facts, ImageFacts, Lookup, NetworkFacts, OwnedFacts, ServiceFacts,
+    VolumeFacts,
 };
+use crate::tenant::access::Kind;
 
 /// Fetch the facts the decide phase asked for, one lookup after another.
 pub async fn fetch(
@@ -57,6 +59,15 @@ pub async fn fetch(
                 let path = format!("/images/{}/json", enc(&n));
                 fetch_one(state, path, n, &mut f.images, ImageFacts::from_inspect).await?
             }
+            Lookup::Owned(kind, n) => {
+                let Some(path) = owned_path(kind, &n) else {
+                    f.owned.insert((kind, n), None);
+                    continue;
+                };
+                let v = inspect(state, &path).await?;
+                let read = v.as_ref().map(|v| OwnedFacts::from_inspect(kind, v));
+                f.owned.insert((kind, n), read);
+            }
         }
     }
     Ok(())
@@ -74,6 +85,20 @@ async fn fetch_one<F>(
     let v = inspect(state, &path).await?;
     into.insert(key, v.as_ref().map(read));
     Ok(())
+}
+
+/// Where the daemon answers the inspect of an owned object.
+fn owned_path(kind: Kind, name: &str) -> Option<String> {
+    let base = match kind {
+        Kind::Volume => "/volumes",
+        Kind::Network => "/networks",
+        Kind::Task => "/tasks",
+        Kind::Secret => "/secrets",
+        Kind::Config => "/configs",
+        Kind::Service => "/services",
+        _ => return None,
+    };
+    Some(format!("{base}/{}", enc(name)))
 }
 
 fn enc(name: &str) -> String {

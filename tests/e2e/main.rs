@@ -17,3 +17,4 @@ mod policy;
 mod scale;
 mod sdk;
 mod soak;
+mod tenants;

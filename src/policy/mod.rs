@@ -68,6 +68,8 @@ pub enum Lookup {
     Image(String),
     /// A volume, network, task, secret or config, for its owner (tenants).
     Owned(crate::tenant::access::Kind, String),
+    /// How many containers, volumes or networks a tenant has (quotas).
+    Count(crate::tenant::access::Kind, String),
 }
 
 /// An existing object a tenant may own: its id, name and labels.
@@ -291,6 +293,8 @@ pub struct Facts {
     pub execs: HashMap<String, Option<ExecFacts>>,
     pub images: HashMap<String, Option<ImageFacts>>,
     pub owned: HashMap<(crate::tenant::access::Kind, String), Option<OwnedFacts>>,
+    /// Objects of a kind a tenant has; `None` when not counted (taken as none).
+    pub counts: HashMap<(crate::tenant::access::Kind, String), Option<usize>>,
 }
 
 impl Facts {
@@ -303,6 +307,7 @@ impl Facts {
             Lookup::Exec(n) => self.execs.contains_key(n),
             Lookup::Image(n) => self.images.contains_key(n),
             Lookup::Owned(k, n) => self.owned.contains_key(&(*k, n.clone())),
+            Lookup::Count(k, t) => self.counts.contains_key(&(*k, t.clone())),
         }
     }
 
@@ -316,6 +321,7 @@ impl Facts {
             Lookup::Exec(n) => self.execs.insert(n.clone(), None).is_some(),
             Lookup::Image(n) => self.images.insert(n.clone(), None).is_some(),
             Lookup::Owned(k, n) => self.owned.insert((*k, n.clone()), None).is_some(),
+            Lookup::Count(k, t) => self.counts.insert((*k, t.clone()), None).is_some(),
         };
     }
 }

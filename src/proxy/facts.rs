@@ -68,6 +68,10 @@ pub async fn fetch(
                 let read = v.as_ref().map(|v| OwnedFacts::from_inspect(kind, v));
                 f.owned.insert((kind, n), read);
             }
+            Lookup::Count(kind, tenant) => {
+                let count = count_owned(state, kind, &tenant).await?;
+                f.counts.insert((kind, tenant), count);
+            }
         }
     }
     Ok(())
@@ -85,6 +89,31 @@ async fn fetch_one<F>(
     let v = inspect(state, &path).await?;
     into.insert(key, v.as_ref().map(read));
     Ok(())
+}
+
+/// How many containers (stopped ones included), volumes or networks the daemon lists
+/// with `tenant`'s owner label.
+async fn count_owned(
+    state: &Arc<ProxyState>,
+    kind: Kind,
+    tenant: &str,
+) -> Result<Option<usize>, ProxyError> {
+    let label = format!("{}={tenant}", crate::tenant::OWNER_LABEL);
+    let filters = serde_json::json!({ "label": { label: true } }).to_string();
+    let (base, all) = match kind {
+        Kind::Container => ("/containers/json", "all=1&"),
+        Kind::Volume => ("/volumes", ""),
+        Kind::Network => ("/networks", ""),
+        _ => return Ok(None),
+    };
+    let path = format!("{base}?{all}filters={}", enc(&filters));
+    let v = inspect(state, &path).await?;
+    let list = match (kind, &v) {
+        (Kind::Volume, Some(v)) => v["Volumes"].as_array(),
+        (_, Some(v)) => v.as_array(),
+        _ => None,
+    };
+    Ok(Some(list.map_or(0, Vec::len)))
 }
 
 /// Where the daemon answers the inspect of an owned object.

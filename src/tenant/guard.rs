@@ -57,6 +57,7 @@ pub fn assess(
         need: Vec::new(),
     };
     g.path_target(view);
+    g.quota(view.op.kind);
     g.scope(view);
     g.owner_labels(view);
     if let Some(body) = view.body {
@@ -204,6 +205,36 @@ impl<'a> Guard<'a> {
         }
     }
 
+    /// A create within the tenant's quota of its kind.
+    fn quota(&mut self, op: OpKind) {
+        let kind = match op {
+            OpKind::ContainerCreate => Kind::Container,
+            OpKind::VolumeCreate => Kind::Volume,
+            OpKind::NetworkCreate => Kind::Network,
+            _ => return,
+        };
+        let Some(max) = self.tenancy.quotas.of(kind) else {
+            return;
+        };
+        let key = (kind, self.tenant.as_str().to_string());
+        match self.facts.counts.get(&key) {
+            None => self.want(Lookup::Count(kind, key.1)),
+            Some(n) => {
+                let have = n.unwrap_or(0);
+                if have >= max {
+                    self.out.push(Violation {
+                        rule: r::TENANT_QUOTA,
+                        message: format!(
+                            "the tenant {:?} has {have} {}s, its quota is {max}",
+                            self.tenant.as_str(),
+                            format!("{kind:?}").to_lowercase()
+                        ),
+                    });
+                }
+            }
+        }
+    }
+
     /// Lists, prunes and events must be narrowable; the build cache has no owner.
     fn scope(&mut self, view: &RequestView) {
         let kind = view.op.kind;
@@ -286,7 +317,23 @@ impl<'a> Guard<'a> {
                 }
             }
             OpKind::ServiceCreate | OpKind::ServiceUpdate => self.service(body),
+            OpKind::VolumeCreate => self.volume_name(str_at(body, "Name").unwrap_or("")),
             _ => {}
+        }
+    }
+
+    /// dockerd answers the create of an existing volume name with that volume (and
+    /// its labels): a name another tenant (or the operator) uses is refused instead.
+    fn volume_name(&mut self, name: &str) {
+        if name.is_empty() {
+            return;
+        }
+        if let Known::Found(labels, _) = self.known(Kind::Volume, name) {
+            if access::reach(self.tenant, labels, false, Use::Change) != Reach::Own {
+                self.owner(format!(
+                    "the volume name {name:?} is already in use on the daemon: choose another name"
+                ));
+            }
         }
     }
 
@@ -603,6 +650,21 @@ mod tests {
         );
         assert_eq!(d, Decision::Allow(vec![]));
         assert!(up.contains("io.portcullis.owner%22%3A%22alice"), "{up}");
+        // An existing name is not handed over (dockerd would answer with that volume).
+        let (d, _, _) = run(
+            "alice",
+            Method::POST,
+            "/v1.41/volumes/create",
+            Some(r#"{"Name":"bobs"}"#),
+        );
+        assert_eq!(rules(&d), ["PC-1040"]);
+        let (d, _, _) = run(
+            "alice",
+            Method::POST,
+            "/v1.41/volumes/create",
+            Some(r#"{"Name":"data"}"#),
+        );
+        assert_eq!(d, Decision::Allow(vec![]));
         let (d, _, _) = run("alice", Method::POST, "/v1.41/build/prune", None);
         assert_eq!(rules(&d), ["PC-1040"]);
     }
@@ -681,6 +743,65 @@ mod tests {
         assert_eq!(rules(&d), ["PC-1042"]);
         let (d, _, _) = run("alice", Method::GET, "/v1.41/networks/admin", None);
         assert_eq!(pipeline::hidden(&d), Some("network admin not found"));
+    }
+
+    #[test]
+    fn creates_beyond_the_quota_are_refused() {
+        let p = Policy::from_toml(
+            "name = \"q\"\n[tenants]\nmax_containers = 2\n",
+            Path::new("q.toml"),
+        )
+        .unwrap();
+        let set = PolicySet::new(vec![p]).unwrap();
+        let decide = |count: usize| {
+            let mut f = facts();
+            f.counts
+                .insert((Kind::Container, "alice".into()), Some(count));
+            match pipeline::check(
+                &set,
+                &client("alice"),
+                &Method::POST,
+                "/v1.41/containers/create",
+                Some(br#"{"Image":"busybox"}"#),
+                &f,
+            ) {
+                Outcome::Decided { decision, .. } => decision,
+                other => panic!("{other:?}"),
+            }
+        };
+        assert_eq!(decide(1), Decision::Allow(vec![]));
+        assert_eq!(rules(&decide(2)), ["PC-1043"]);
+        // Without the count the proxy asks the daemon; kinds without a quota are not
+        // counted.
+        for (target, body, want) in [
+            (
+                "/v1.41/containers/create",
+                r#"{"Image":"busybox"}"#,
+                vec![crate::policy::Lookup::Count(
+                    Kind::Container,
+                    "alice".into(),
+                )],
+            ),
+            ("/v1.41/volumes/create", r#"{"Name":"v"}"#, vec![]),
+        ] {
+            match pipeline::check(
+                &set,
+                &client("alice"),
+                &Method::POST,
+                target,
+                Some(body.as_bytes()),
+                &Facts::default(),
+            ) {
+                Outcome::Decided { lookups, .. } => {
+                    let counts: Vec<_> = lookups
+                        .into_iter()
+                        .filter(|l| matches!(l, crate::policy::Lookup::Count(..)))
+                        .collect();
+                    assert_eq!(counts, want, "{target}");
+                }
+                other => panic!("{other:?}"),
+            }
+        }
     }
 
     #[test]

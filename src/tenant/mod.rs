@@ -46,6 +46,12 @@ pub struct TenancyFile {
     /// Operator networks (by name or id) every tenant may use (join, inspect) but not
     /// change or remove.
     pub shared_networks: Option<Vec<String>>,
+    /// Most containers one tenant may have (counted at create time; unset: no limit).
+    pub max_containers: Option<usize>,
+    /// Most volumes one tenant may have.
+    pub max_volumes: Option<usize>,
+    /// Most networks one tenant may have.
+    pub max_networks: Option<usize>,
 }
 
 /// Which part of the verified identity names the tenant.
@@ -82,6 +88,29 @@ pub struct Tenancy {
     pub anonymous: String,
     /// Operator networks shared with every tenant (names or ids), see [`access::reach`].
     pub shared_networks: Vec<String>,
+    pub quotas: Quotas,
+}
+
+/// How many objects of each kind one tenant may have; `None`: no limit. Counted from
+/// the daemon (with the owner filter) when the tenant creates one, so concurrent
+/// creates may overshoot by the number in flight.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Quotas {
+    pub containers: Option<usize>,
+    pub volumes: Option<usize>,
+    pub networks: Option<usize>,
+}
+
+impl Quotas {
+    /// The limit on objects of `kind`, if any.
+    pub fn of(&self, kind: access::Kind) -> Option<usize> {
+        match kind {
+            access::Kind::Container => self.containers,
+            access::Kind::Volume => self.volumes,
+            access::Kind::Network => self.networks,
+            _ => None,
+        }
+    }
 }
 
 impl Default for Tenancy {
@@ -91,6 +120,7 @@ impl Default for Tenancy {
             source: KeySource::CommonName,
             anonymous: DEFAULT_ANONYMOUS_TENANT.to_string(),
             shared_networks: Vec::new(),
+            quotas: Quotas::default(),
         }
     }
 }
@@ -189,6 +219,11 @@ impl TenancyFile {
                 source,
                 anonymous,
                 shared_networks,
+                quotas: Quotas {
+                    containers: self.max_containers,
+                    volumes: self.max_volumes,
+                    networks: self.max_networks,
+                },
             })
         } else {
             Err(errors)

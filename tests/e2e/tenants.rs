@@ -65,7 +65,7 @@ fn tenants_through_portcullis() {
     let policy = work.path().join("tenants.toml");
     fs::write(
         &policy,
-        "name = \"tenants\"\ndescription = \"isolated tenants\"\n[tenants]\nisolate = true\n",
+        "name = \"tenants\"\ndescription = \"isolated tenants\"\n[tenants]\nisolate = true\nmax_volumes = 3\n",
     )
     .unwrap();
     let proxy = Proxy::start(d.socket(), &certs, Some(&policy), &[]);
@@ -272,6 +272,38 @@ fn tenants_through_portcullis() {
         ]);
         assert_ok(&out, "bob labels his own volume");
     });
+
+    cases.run("names in use are not handed over", || {
+        // dockerd answers the create of an existing volume with that volume.
+        let out = bob(&["volume", "create", "alice-vol"]);
+        assert!(!out.status.success(), "{}", show(&out));
+        assert!(stderr_of(&out).contains("PC-1040"), "{}", show(&out));
+        let vol = d.direct_ok(&[
+            "volume",
+            "inspect",
+            "-f",
+            &format!("{{{{index .Labels \"{OWNER}\"}}}}"),
+            "alice-vol",
+        ]);
+        assert_eq!(vol.trim(), "alice");
+    });
+
+    cases.run(
+        "volume quota (max_volumes = 3) counted from the daemon",
+        || {
+            // alice-vol and two more: the fourth is refused; bob's count is his own.
+            assert_ok(&alice(&["volume", "create", "q1"]), "q1");
+            assert_ok(&alice(&["volume", "create", "q2"]), "q2");
+            let out = alice(&["volume", "create", "q3"]);
+            assert!(!out.status.success(), "{}", show(&out));
+            assert!(stderr_of(&out).contains("PC-1043"), "{}", show(&out));
+            assert!(
+                !d.direct(&["volume", "inspect", "q3"]).status.success(),
+                "q3 exists"
+            );
+            assert_ok(&bob(&["volume", "create", "bob-q"]), "bob's own quota");
+        },
+    );
 
     cases.run("a prune removes only the tenant's objects", || {
         assert_ok(&alice(&["stop", "-t", "0", "alice-web"]), "alice stop");

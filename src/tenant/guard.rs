@@ -804,6 +804,32 @@ mod tests {
         }
     }
 
+    /// An auditing policy forwards and records what isolation would have refused.
+    #[test]
+    fn an_auditing_policy_records_hidden_objects() {
+        let p = Policy::from_toml(
+            "name = \"a\"\nmode = \"audit\"\n[tenants]\n",
+            Path::new("a.toml"),
+        )
+        .unwrap();
+        let set = PolicySet::new(vec![p]).unwrap();
+        match pipeline::check(
+            &set,
+            &client("bob"),
+            &Method::GET,
+            "/v1.41/containers/web/json",
+            None,
+            &facts(),
+        ) {
+            Outcome::Decided { decision, .. } => {
+                assert_eq!(rules(&decision), ["PC-1041"]);
+                assert!(matches!(decision, Decision::Allow(_)));
+                assert_eq!(pipeline::hidden(&decision), None);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
     #[test]
     fn without_a_tenants_table_nothing_changes() {
         let set = PolicySet::builtin();

@@ -278,11 +278,20 @@ impl Tenancy {
     /// One line for `policy explain`.
     pub fn describe(&self) -> String {
         if self.isolate {
-            let shared = if self.shared_networks.is_empty() {
+            let mut shared = if self.shared_networks.is_empty() {
                 String::new()
             } else {
                 format!("; shared networks: {}", self.shared_networks.join(", "))
             };
+            for (what, max) in [
+                ("containers", self.quotas.containers),
+                ("volumes", self.quotas.volumes),
+                ("networks", self.quotas.networks),
+            ] {
+                if let Some(max) = max {
+                    shared.push_str(&format!("; at most {max} {what} per tenant"));
+                }
+            }
             format!(
                 "tenants isolated by {}; clients without a certificate are tenant {:?}{shared}",
                 self.source.describe(),

@@ -302,6 +302,10 @@ fn tenants_through_portcullis() {
                 "q3 exists"
             );
             assert_ok(&bob(&["volume", "create", "bob-q"]), "bob's own quota");
+        // Room again once alice removes some.
+        assert_ok(&alice(&["volume", "rm", "q1", "q2"]), "alice volume rm");
+        assert_ok(&alice(&["volume", "create", "q3"]), "q3 within the quota");
+        assert_ok(&alice(&["volume", "rm", "q3"]), "alice volume rm q3");
         },
     );
 
@@ -319,6 +323,38 @@ fn tenants_through_portcullis() {
         );
         let left = d.direct_ok(&["ps", "-aq", "--filter", "name=^/alice-web$"]);
         assert!(left.trim().is_empty(), "alice's prune left alice-web");
+    });
+
+    cases.run("docker-compose works for a tenant and stays its own", || {
+        if !require_tool("docker-compose") {
+            return;
+        }
+        let dir = work.path().join("compose");
+        fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("docker-compose.yml");
+        fs::write(
+            &file,
+            format!(
+                "version: \"3\"\nservices:\n  web:\n    image: {TEST_IMAGE}\n    command: sleep 300\n    volumes: [\"data:/data\"]\nvolumes:\n  data: {{}}\n"
+            ),
+        )
+        .unwrap();
+        let compose = |args: &[&str]| compose_via(&proxy, &alice_dir, &file, "tc", args);
+        assert_ok(&compose(&["up", "-d"]), "alice docker-compose up -d");
+        let ps = compose(&["ps"]);
+        assert_ok(&ps, "alice docker-compose ps");
+        assert!(stdout_of(&ps).contains("tc_web_1"), "{}", show(&ps));
+        assert_eq!(owner_on_daemon(&d, "tc_web_1"), "alice");
+        let out = bob(&["ps", "-a", "--format", "{{.Names}}"]);
+        assert_ok(&out, "bob ps -a");
+        assert!(!stdout_of(&out).contains("tc_web_1"), "{}", show(&out));
+        assert_ok(&compose(&["down", "-v"]), "alice docker-compose down -v");
+        let left = d.direct_ok(&["ps", "-aq", "--filter", "name=tc_web"]);
+        assert!(left.trim().is_empty(), "compose down left containers");
+        assert!(
+            !d.direct(&["volume", "inspect", "tc_data"]).status.success(),
+            "compose down -v left tc_data"
+        );
     });
 
     d.remove_all_containers();

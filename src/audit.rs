@@ -74,6 +74,9 @@ pub struct Record<'a> {
     pub path: &'a str,
     pub operation: &'a str,
     pub policy: &'a str,
+    /// The client's tenant, when the policy isolates tenants.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<&'a str>,
     pub mode: &'a str,
     pub decision: Outcome,
     pub rules: &'a [&'static str],
@@ -227,6 +230,7 @@ mod tests {
             path: "/containers/create",
             operation: "ContainerCreate",
             policy: "default",
+            tenant: Some("alice"),
             mode: "enforce",
             decision: Outcome::Deny,
             rules: &["PC-1001"],
@@ -244,6 +248,7 @@ mod tests {
         let second = std::fs::read_to_string(&p).unwrap();
         let v: serde_json::Value = serde_json::from_str(first.trim()).unwrap();
         assert_eq!(v["rules"][0], "PC-1001");
+        assert_eq!(v["tenant"], "alice");
         assert_eq!(second.lines().count(), 1);
     }
 }

@@ -68,6 +68,10 @@ pub enum ProxyError {
     Denied(#[from] Denial),
     #[error(transparent)]
     Daemon(#[from] DaemonError),
+    /// Another tenant's (or the operator's) object, answered as the daemon answers for
+    /// a missing one (404); the decision record names the rule (PC-1041).
+    #[error("{0}")]
+    Hidden(String),
     /// Portcullis failed at its own part (500).
     #[error("{0}")]
     Internal(String),
@@ -84,7 +88,7 @@ impl ProxyError {
     pub fn fault(&self) -> Fault {
         match self {
             ProxyError::Client(_) => Fault::Client,
-            ProxyError::Denied(_) => Fault::Policy,
+            ProxyError::Denied(_) | ProxyError::Hidden(_) => Fault::Policy,
             ProxyError::Daemon(_) => Fault::Daemon,
             ProxyError::Internal(_) => Fault::Portcullis,
         }
@@ -97,6 +101,7 @@ impl ProxyError {
             ProxyError::Client(ClientError::RequestTimeout(_)) => StatusCode::REQUEST_TIMEOUT,
             ProxyError::Client(ClientError::NotImplemented(_)) => StatusCode::NOT_IMPLEMENTED,
             ProxyError::Denied(_) => StatusCode::FORBIDDEN,
+            ProxyError::Hidden(_) => StatusCode::NOT_FOUND,
             ProxyError::Daemon(DaemonError::Unreachable(_)) => StatusCode::BAD_GATEWAY,
             ProxyError::Daemon(DaemonError::Timeout(_)) => StatusCode::GATEWAY_TIMEOUT,
             ProxyError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,

@@ -107,6 +107,13 @@ fn explain(
     let Ok(method) = http::Method::from_bytes(method.as_bytes()) else {
         return fail("invalid method");
     };
+    let policy = set.for_identity(&id);
+    println!("tenancy: {}", policy.tenancy.describe());
+    match policy.tenancy.tenant_of(&id) {
+        Ok(Some(t)) => println!("tenant: {t}"),
+        Ok(None) => {}
+        Err(e) => println!("tenant: none ({e})"),
+    }
     let outcome = pipeline::check(
         &set,
         &id,
@@ -130,6 +137,7 @@ fn print_outcome(outcome: Outcome<'_>) -> ExitCode {
             policy,
             decision,
             lookups,
+            upstream,
             ..
         } => {
             println!(
@@ -144,7 +152,13 @@ fn print_outcome(outcome: Outcome<'_>) -> ExitCode {
                     "daemon facts the proxy would look up (taken as absent here): {lookups:?}"
                 );
             }
+            let hidden = pipeline::hidden(&decision).is_some();
             let (label, violations, code) = match decision {
+                Decision::Deny(v) if hidden => (
+                    "hidden (404, answered as a missing object)",
+                    v,
+                    ExitCode::from(2),
+                ),
                 Decision::Allow(v) if v.is_empty() => ("allow", v, ExitCode::SUCCESS),
                 Decision::Allow(v) => ("allow (audit mode: would deny)", v, ExitCode::SUCCESS),
                 Decision::Deny(v) => ("deny (403)", v, ExitCode::from(2)),
@@ -152,6 +166,9 @@ fn print_outcome(outcome: Outcome<'_>) -> ExitCode {
             println!("decision: {label}");
             for v in violations {
                 println!("  {}: {}", v.rule, v.message);
+            }
+            if code == ExitCode::SUCCESS {
+                println!("forwarded: {upstream}");
             }
             code
         }

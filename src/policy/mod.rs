@@ -72,6 +72,42 @@ pub enum Lookup {
     Exec(String),
     /// An image by reference or id, for the working directory it gives a container.
     Image(String),
+    /// A volume, network, task, secret or config, for its owner (tenants).
+    Owned(crate::tenant::access::Kind, String),
+    /// How many containers, volumes or networks a tenant has (quotas).
+    Count(crate::tenant::access::Kind, String),
+}
+
+/// An existing object a tenant may own: its id, name and labels.
+#[derive(Debug, Clone, Default)]
+pub struct OwnedFacts {
+    pub id: String,
+    pub name: String,
+    pub labels: HashMap<String, String>,
+}
+
+impl OwnedFacts {
+    /// Read from the daemon's inspect answer for an object of `kind`.
+    pub fn from_inspect(kind: crate::tenant::access::Kind, v: &Value) -> Self {
+        use crate::tenant::access::Kind;
+        let s = |v: &Value| v.as_str().unwrap_or("").to_string();
+        let (id, name, labels) = match kind {
+            Kind::Volume => (s(&v["Name"]), s(&v["Name"]), &v["Labels"]),
+            Kind::Network => (s(&v["Id"]), s(&v["Name"]), &v["Labels"]),
+            // A task's owner is its container spec's (the task's own labels are empty).
+            Kind::Task => (
+                s(&v["ID"]),
+                s(&v["Name"]),
+                &v["Spec"]["ContainerSpec"]["Labels"],
+            ),
+            _ => (s(&v["ID"]), s(&v["Spec"]["Name"]), &v["Spec"]["Labels"]),
+        };
+        OwnedFacts {
+            id,
+            name,
+            labels: string_map(labels),
+        }
+    }
 }
 
 /// An existing swarm service.
@@ -401,6 +437,9 @@ pub struct Facts {
     pub networks: HashMap<String, Option<NetworkFacts>>,
     pub execs: HashMap<String, Option<ExecFacts>>,
     pub images: HashMap<String, Option<ImageFacts>>,
+    pub owned: HashMap<(crate::tenant::access::Kind, String), Option<OwnedFacts>>,
+    /// Objects of a kind a tenant has; `None` when not counted (taken as none).
+    pub counts: HashMap<(crate::tenant::access::Kind, String), Option<usize>>,
 }
 
 impl Facts {
@@ -412,6 +451,8 @@ impl Facts {
             Lookup::Network(n) => self.networks.contains_key(n),
             Lookup::Exec(n) => self.execs.contains_key(n),
             Lookup::Image(n) => self.images.contains_key(n),
+            Lookup::Owned(k, n) => self.owned.contains_key(&(*k, n.clone())),
+            Lookup::Count(k, t) => self.counts.contains_key(&(*k, t.clone())),
         }
     }
 
@@ -424,6 +465,8 @@ impl Facts {
             Lookup::Network(n) => self.networks.insert(n.clone(), None).is_some(),
             Lookup::Exec(n) => self.execs.insert(n.clone(), None).is_some(),
             Lookup::Image(n) => self.images.insert(n.clone(), None).is_some(),
+            Lookup::Owned(k, n) => self.owned.insert((*k, n.clone()), None).is_some(),
+            Lookup::Count(k, t) => self.counts.insert((*k, t.clone()), None).is_some(),
         };
     }
 }

@@ -204,6 +204,9 @@ pub struct PolicyFile {
     pub images: Images,
     #[serde(default)]
     pub registries: Registries,
+    /// Tenant isolation; without the table, isolation is off.
+    #[serde(default)]
+    pub tenants: Option<crate::tenant::TenancyFile>,
 }
 
 /// A validated, ready-to-evaluate policy: the file's settings compiled (operation
@@ -223,6 +226,7 @@ pub struct Policy {
     pub build: Build,
     pub images: Images,
     pub registries: Registries,
+    pub tenancy: crate::tenant::Tenancy,
 }
 
 /// Which operations are refused whole (PC-0002).
@@ -419,6 +423,13 @@ impl Policy {
                 )));
             }
         }
+        let tenancy = match raw.tenants {
+            None => crate::tenant::Tenancy::off(),
+            Some(t) => t.validate().unwrap_or_else(|problems| {
+                errors.extend(problems.into_iter().map(&err));
+                crate::tenant::Tenancy::off()
+            }),
+        };
         if !errors.is_empty() {
             return Err(errors);
         }
@@ -474,6 +485,7 @@ impl Policy {
             build: raw.build,
             images: raw.images,
             registries: raw.registries,
+            tenancy,
         })
     }
 

@@ -21,7 +21,8 @@ use crate::docker::path::{self, ApiVersion, CanonicalPath};
 use crate::docker::query::Query;
 use crate::docker::route::{classify as classify_route, BodyKind, OpKind, Operation};
 use crate::docker::schema;
-use crate::error::{ClientError, Denial};
+use crate::error::{ClientError, Denial, ProxyError};
+use crate::tenant::Tenant;
 use crate::tls::Identity;
 
 /// The lowest API version accepted in a `/vX.Y` prefix unless configured otherwise.
@@ -222,7 +223,15 @@ impl<'p> Decide<'p> {
     /// after the last round denies when enforcing (facts never fetched must not count
     /// as absent); an auditing policy's last answer stands, with a warning.
     pub fn step(&mut self, view: &RequestView, facts: &Facts) -> Step {
-        let (decision, need) = self.policy.assess(view, facts);
+        let (decision, mut need) = self.policy.assess(view, facts);
+        let (tenancy, tenancy_need) =
+            crate::tenant::guard::assess(&self.policy.tenancy, view, facts);
+        for l in tenancy_need {
+            if !need.contains(&l) {
+                need.push(l);
+            }
+        }
+        let decision = with_tenancy(self.policy.mode, decision, tenancy);
         let wanted: Vec<Lookup> = need.into_iter().filter(|l| !facts.has(l)).collect();
         if wanted.is_empty() {
             return Step::Decided(decision);
@@ -242,6 +251,38 @@ impl<'p> Decide<'p> {
     }
 }
 
+/// The policy's decision with the tenant's violations. Another tenant's (or the
+/// operator's) object is answered as a missing one: under an enforcing policy that
+/// answer (PC-1041) stands alone, so no other rule tells that the object exists.
+fn with_tenancy(mode: Mode, decision: Decision, tenancy: Vec<Violation>) -> Decision {
+    if tenancy.is_empty() {
+        return decision;
+    }
+    let (Decision::Allow(mut violations) | Decision::Deny(mut violations)) = decision;
+    if mode == Mode::Audit {
+        violations.extend(tenancy);
+        return Decision::Allow(violations);
+    }
+    if let Some(hidden) = tenancy
+        .iter()
+        .find(|v| v.rule == super::rules::TENANT_HIDDEN)
+    {
+        return Decision::Deny(vec![hidden.clone()]);
+    }
+    violations.extend(tenancy);
+    Decision::Deny(violations)
+}
+
+/// Whether a denial is the tenant's "no such object" (404, the daemon's own message).
+pub fn hidden(decision: &Decision) -> Option<&str> {
+    match decision {
+        Decision::Deny(v) if v.len() == 1 && v[0].rule == super::rules::TENANT_HIDDEN => {
+            Some(&v[0].message)
+        }
+        _ => None,
+    }
+}
+
 /// PC-1028 when the facts loop does not settle.
 fn too_many_rounds(wanted: &[Lookup]) -> Violation {
     Violation {
@@ -253,14 +294,25 @@ fn too_many_rounds(wanted: &[Lookup]) -> Violation {
     }
 }
 
-/// A denial as the client receives it; `Ok` for an allowed request.
-pub fn enforce(policy: &Policy, decision: &Decision) -> Result<(), Denial> {
+/// A denial as the client receives it; `Ok` for an allowed request. Another tenant's
+/// object is answered 404 with the daemon's own message ([`hidden`]).
+pub fn enforce(policy: &Policy, decision: &Decision) -> Result<(), ProxyError> {
+    if let Some(message) = hidden(decision) {
+        return Err(ProxyError::Hidden(message.to_string()));
+    }
     match decision {
         Decision::Allow(_) => Ok(()),
         Decision::Deny(violations) => Err(Denial {
             message: super::denial_message(&policy.name, violations),
-        }),
+        }
+        .into()),
     }
+}
+
+/// The tenant of a client under `policy`: `None` when isolation is off (or the client
+/// has no tenant key, which the decide phase denies).
+pub fn tenant(policy: &Policy, identity: &Identity) -> Option<Tenant> {
+    policy.tenancy.tenant_of(identity).ok().flatten()
 }
 
 // ---------------------------------------------------------------------------------
@@ -268,15 +320,32 @@ pub fn enforce(policy: &Policy, decision: &Decision) -> Result<(), Denial> {
 
 /// Rewrite an allowed request into the one forwarded: the objects the policy checked
 /// are named by the ids its lookups returned (path, query and body), so a rename
-/// between the lookup and this request cannot point it elsewhere. Owner labels and
-/// owner filters of tenants belong here too.
-pub fn rewrite(target: &mut Target, body: Option<&mut Json<'_>>, facts: &Facts) {
+/// between the lookup and this request cannot point it elsewhere. A tenant's owner
+/// label is stamped into what it creates and its owner filter added to its lists
+/// ([`crate::tenant::guard::rewrite`]).
+pub fn rewrite(
+    target: &mut Target,
+    mut body: Option<&mut Json<'_>>,
+    facts: &Facts,
+    tenant: Option<&Tenant>,
+) {
     if let Some(pinned) = super::pin::path(&target.op, &target.canonical.path, facts) {
         target.canonical.path = pinned;
     }
     super::pin::query(target.op.kind, &mut target.query, facts);
-    if let Some(value) = body {
+    if let Some(value) = body.as_deref_mut() {
         super::pin::body(target.op.kind, value, facts);
+    }
+    if let Some(tenant) = tenant {
+        crate::tenant::guard::rewrite(
+            target.op.kind,
+            target.op.target.as_deref(),
+            &mut target.canonical.path,
+            &mut target.query,
+            body,
+            facts,
+            tenant,
+        );
     }
 }
 
@@ -406,7 +475,8 @@ pub fn check_request<'b>(
         }
     };
     if matches!(decision, Decision::Allow(_)) {
-        rewrite(&mut target, value.as_mut(), &facts);
+        let tenant = tenant(policy, identity);
+        rewrite(&mut target, value.as_mut(), &facts, tenant.as_ref());
     }
     decided(target, decision, lookups, value)
 }

@@ -128,6 +128,22 @@ rules! {
         "dockerd stat()s each path as root on the host, and its error tells whether a host path exists",
         "(always on)",
         "name the block device by its /dev/ path";
+    TENANT_OWNER = "PC-1040", "with tenants isolated: an owner label (io.portcullis.owner) naming another tenant or nobody on a create, build or service; filters or build labels that cannot be narrowed to the tenant; clients without a tenant key; build cache prunes; volume creates naming a volume that is not the tenant's; mounting a named volume that does not exist yet",
+        "ownership is stamped by Portcullis from the verified identity; a forged owner would hand the object to another tenant or hide it from its own",
+        "[tenants] isolate, key",
+        "leave io.portcullis.owner out (Portcullis sets it); create named volumes first, under names of your own";
+    TENANT_HIDDEN = "PC-1041", "with tenants isolated: any use of another tenant's or the operator's object (inspect, logs, exec, stop, remove, mount, join, update…); answered 404 like a missing object",
+        "each tenant sees and touches only its own objects, and cannot learn whether another's exist",
+        "[tenants] isolate, shared_networks",
+        "use your own objects";
+    TENANT_SHARED = "PC-1042", "with tenants isolated: changing or removing an operator network the policy shares",
+        "shared networks are the operator's: tenants join them, never change them",
+        "[tenants] shared_networks",
+        "ask the operator";
+    TENANT_QUOTA = "PC-1043", "with tenants isolated: creating a container, volume or network beyond the tenant's quota",
+        "one tenant must not exhaust the daemon's objects for the others",
+        "[tenants] max_containers, max_volumes, max_networks",
+        "remove objects you no longer need";
 }
 
 #[cfg(test)]

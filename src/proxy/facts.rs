@@ -14,8 +14,10 @@ use super::body::empty_body;
 use super::{ProxyState, UPSTREAM_AUTHORITY};
 use crate::error::{DaemonError, ProxyError};
 use crate::policy::{
-    ContainerFacts, ExecFacts, Facts, ImageFacts, Lookup, NetworkFacts, ServiceFacts, VolumeFacts,
+    ContainerFacts, ExecFacts, Facts, ImageFacts, Lookup, NetworkFacts, OwnedFacts, ServiceFacts,
+    VolumeFacts,
 };
+use crate::tenant::access::Kind;
 
 /// Fetch the facts the decide phase asked for, one lookup after another.
 pub async fn fetch(
@@ -57,6 +59,19 @@ pub async fn fetch(
                 let path = format!("/images/{}/json", enc(&n));
                 fetch_one(state, path, n, &mut f.images, ImageFacts::from_inspect).await?
             }
+            Lookup::Owned(kind, n) => {
+                let Some(path) = owned_path(kind, &n) else {
+                    f.owned.insert((kind, n), None);
+                    continue;
+                };
+                let v = inspect(state, &path).await?;
+                let read = v.as_ref().map(|v| OwnedFacts::from_inspect(kind, v));
+                f.owned.insert((kind, n), read);
+            }
+            Lookup::Count(kind, tenant) => {
+                let count = count_owned(state, kind, &tenant).await?;
+                f.counts.insert((kind, tenant), count);
+            }
         }
     }
     Ok(())
@@ -74,6 +89,45 @@ async fn fetch_one<F>(
     let v = inspect(state, &path).await?;
     into.insert(key, v.as_ref().map(read));
     Ok(())
+}
+
+/// How many containers (stopped ones included), volumes or networks the daemon lists
+/// with `tenant`'s owner label.
+async fn count_owned(
+    state: &Arc<ProxyState>,
+    kind: Kind,
+    tenant: &str,
+) -> Result<Option<usize>, ProxyError> {
+    let label = format!("{}={tenant}", crate::tenant::OWNER_LABEL);
+    let filters = serde_json::json!({ "label": { label: true } }).to_string();
+    let (base, all) = match kind {
+        Kind::Container => ("/containers/json", "all=1&"),
+        Kind::Volume => ("/volumes", ""),
+        Kind::Network => ("/networks", ""),
+        _ => return Ok(None),
+    };
+    let path = format!("{base}?{all}filters={}", enc(&filters));
+    let v = inspect(state, &path).await?;
+    let list = match (kind, &v) {
+        (Kind::Volume, Some(v)) => v["Volumes"].as_array(),
+        (_, Some(v)) => v.as_array(),
+        _ => None,
+    };
+    Ok(Some(list.map_or(0, Vec::len)))
+}
+
+/// Where the daemon answers the inspect of an owned object.
+fn owned_path(kind: Kind, name: &str) -> Option<String> {
+    let base = match kind {
+        Kind::Volume => "/volumes",
+        Kind::Network => "/networks",
+        Kind::Task => "/tasks",
+        Kind::Secret => "/secrets",
+        Kind::Config => "/configs",
+        Kind::Service => "/services",
+        _ => return None,
+    };
+    Some(format!("{base}/{}", enc(name)))
 }
 
 fn enc(name: &str) -> String {

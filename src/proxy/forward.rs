@@ -162,3 +162,53 @@ pub fn respond(
     out.body(rbody.map_err(BoxError::from).boxed_unsync())
         .map_err(|e| ProxyError::Internal(e.to_string()))
 }
+
+/// Largest answer read whole to be narrowed for a tenant (`/system/df`: one JSON
+/// document listing images, containers and volumes).
+pub const MAX_NARROWED_RESPONSE: usize = 16 << 20;
+
+/// Narrow a successful `/system/df` answer to `tenant`'s objects
+/// ([`crate::tenant::respond::narrow_system_df`]): read whole (capped), narrowed,
+/// re-serialised. Other statuses pass unchanged.
+pub fn narrow_response(
+    resp: Response<ProxyBody>,
+    tenant: crate::tenant::Tenant,
+) -> std::pin::Pin<
+    Box<dyn std::future::Future<Output = Result<Response<ProxyBody>, ProxyError>> + Send>,
+> {
+    Box::pin(narrow_answer(resp, tenant))
+}
+
+async fn narrow_answer(
+    resp: Response<ProxyBody>,
+    tenant: crate::tenant::Tenant,
+) -> Result<Response<ProxyBody>, ProxyError> {
+    if resp.status() != StatusCode::OK {
+        return Ok(resp);
+    }
+    let (mut parts, mut body) = resp.into_parts();
+    let mut bytes = Vec::new();
+    while let Some(frame) = body.frame().await {
+        let frame = frame
+            .map_err(|e| DaemonError::Unreachable(format!("reading the daemon's answer: {e}")))?;
+        if let Ok(data) = frame.into_data() {
+            if bytes.len() + data.len() > MAX_NARROWED_RESPONSE {
+                return Err(DaemonError::Unreachable(format!(
+                    "the daemon's answer is larger than {MAX_NARROWED_RESPONSE} bytes"
+                ))
+                .into());
+            }
+            bytes.extend_from_slice(&data);
+        }
+    }
+    let mut value: serde_json::Value = serde_json::from_slice(&bytes)
+        .map_err(|e| DaemonError::Unreachable(format!("the daemon's answer is not JSON: {e}")))?;
+    crate::tenant::respond::narrow_system_df(&mut value, &tenant);
+    let out = serde_json::to_vec(&value)
+        .map_err(|e| ProxyError::Internal(format!("cannot re-encode the answer: {e}")))?;
+    parts.headers.remove(header::TRANSFER_ENCODING);
+    parts
+        .headers
+        .insert(header::CONTENT_LENGTH, HeaderValue::from(out.len()));
+    Ok(Response::from_parts(parts, super::body::full_body(out)))
+}

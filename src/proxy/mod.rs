@@ -176,7 +176,14 @@ pub async fn handle(
     req: Request<Incoming>,
 ) -> Result<Response<ProxyBody>, Infallible> {
     let mut log = RequestLog::new(&conn, req.method(), req.uri(), state.observers.clone());
-    let resp = match process(&state, &conn, req, &mut log).await {
+    let processed = process(&state, &conn, req, &mut log).await;
+    let processed = match processed {
+        // The respond phase's narrowing of a tenant's /system/df.
+        Ok((resp, Some(tenant))) => forward::narrow_response(resp, tenant).await,
+        Ok((resp, None)) => Ok(resp),
+        Err(e) => Err(e),
+    };
+    let resp = match processed {
         Ok(resp) => resp,
         Err(e) => {
             log.failed(&e);
@@ -203,7 +210,7 @@ async fn process(
     conn: &Arc<ConnInfo>,
     mut req: Request<Incoming>,
     log: &mut RequestLog,
-) -> Result<Response<ProxyBody>, ProxyError> {
+) -> Result<(Response<ProxyBody>, Option<crate::tenant::Tenant>), ProxyError> {
     // Framing.
     framing::check(&req)?;
 
@@ -219,6 +226,8 @@ async fn process(
     let policies = state.policies();
     let policy = policies.for_identity(&conn.identity);
     log.policy = policy.name.clone();
+    let tenant = pipeline::tenant(policy, &conn.identity);
+    log.tenant = tenant.as_ref().map(|t| t.as_str().to_string());
     let early = pipeline::view(&conn.identity, req.method(), req.headers(), &target, None);
     if let Some(decision) = pipeline::decide_early(policy, &early) {
         log.decided(&decision, policy);
@@ -278,7 +287,7 @@ async fn process(
 
     // Rewrite, then serialise the checked value once: it is what is forwarded, never
     // the client's bytes.
-    pipeline::rewrite(&mut target, inspected.as_mut(), &facts);
+    pipeline::rewrite(&mut target, inspected.as_mut(), &facts, tenant.as_ref());
     let forward_body = match &inspected {
         Some(value) => {
             let out = serde_json::to_vec(value).map_err(|e| {
@@ -300,8 +309,12 @@ async fn process(
     };
     let resp = forward::forward(state, upstream).await?;
 
-    // Respond.
-    forward::respond(state, conn, &parts.method, resp, client_upgrade, log)
+    // Respond: a tenant's /system/df is narrowed to its own objects.
+    let narrow_body = crate::tenant::scope::narrowing(target.op.kind)
+        == crate::tenant::scope::Narrowing::ResponseBody;
+    let narrow = if narrow_body { tenant } else { None };
+    let resp = forward::respond(state, conn, &parts.method, resp, client_upgrade, log)?;
+    Ok((resp, narrow))
 }
 
 #[cfg(test)]

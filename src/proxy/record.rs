@@ -35,6 +35,8 @@ pub struct RequestLog {
     pub path: String,
     pub op: &'static str,
     pub policy: String,
+    /// The client's tenant when the policy isolates tenants.
+    pub tenant: Option<String>,
     pub decision: Outcome,
     pub mode: &'static str,
     pub rules: Vec<&'static str>,
@@ -57,6 +59,7 @@ impl RequestLog {
             path: uri.path().to_string(),
             op: "-",
             policy: String::new(),
+            tenant: None,
             decision: Outcome::Undecided,
             mode: "-",
             rules: Vec::new(),
@@ -121,6 +124,7 @@ impl RequestLog {
                 path: &self.path,
                 operation: self.op,
                 policy: &self.policy,
+                tenant: self.tenant.as_deref(),
                 mode: self.mode,
                 decision: self.decision,
                 rules: &self.rules,
@@ -150,12 +154,13 @@ impl RequestLog {
 impl RequestLog {
     fn log_line(&self, ms: f64, level: tracing::Level) {
         let rules = self.rules.join(",");
+        let tenant = self.tenant.as_deref().unwrap_or("-");
         macro_rules! line {
             ($lvl:expr $(, $err:expr)?) => {
                 tracing::event!(
                     $lvl,
                     identity = %self.identity, remote = %self.remote, method = %self.method,
-                    path = %self.path, op = %self.op, policy = %self.policy, decision = %self.decision,
+                    path = %self.path, op = %self.op, policy = %self.policy, tenant = %tenant, decision = %self.decision,
                     rules = %rules, status = self.status, bytes_in = self.bytes_in,
                     bytes_out = self.bytes_out, duration_ms = format_args!("{ms:.2}"),
                     $(error = %$err,)? "request"

@@ -62,7 +62,7 @@ pub fn reach(tenant: &Tenant, labels: &HashMap<String, String>, shared: bool, ho
 }
 
 /// The kinds of named objects a request can refer to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Kind {
     Container,
     Exec,

@@ -11,6 +11,7 @@
 //! Everything here is pure: no I/O, no daemon lookups.
 
 pub mod access;
+pub mod guard;
 pub mod respond;
 pub mod scope;
 pub mod stamp;
@@ -42,6 +43,15 @@ pub struct TenancyFile {
     pub name: Option<String>,
     /// The tenant of clients without a certificate.
     pub anonymous: Option<String>,
+    /// Operator networks (by name or id) every tenant may use (join, inspect) but not
+    /// change or remove.
+    pub shared_networks: Option<Vec<String>>,
+    /// Most containers one tenant may have (counted at create time; unset: no limit).
+    pub max_containers: Option<usize>,
+    /// Most volumes one tenant may have.
+    pub max_volumes: Option<usize>,
+    /// Most networks one tenant may have.
+    pub max_networks: Option<usize>,
 }
 
 /// Which part of the verified identity names the tenant.
@@ -76,6 +86,31 @@ pub struct Tenancy {
     pub isolate: bool,
     pub source: KeySource,
     pub anonymous: String,
+    /// Operator networks shared with every tenant (names or ids), see [`access::reach`].
+    pub shared_networks: Vec<String>,
+    pub quotas: Quotas,
+}
+
+/// How many objects of each kind one tenant may have; `None`: no limit. Counted from
+/// the daemon (with the owner filter) when the tenant creates one, so concurrent
+/// creates may overshoot by the number in flight.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Quotas {
+    pub containers: Option<usize>,
+    pub volumes: Option<usize>,
+    pub networks: Option<usize>,
+}
+
+impl Quotas {
+    /// The limit on objects of `kind`, if any.
+    pub fn of(&self, kind: access::Kind) -> Option<usize> {
+        match kind {
+            access::Kind::Container => self.containers,
+            access::Kind::Volume => self.volumes,
+            access::Kind::Network => self.networks,
+            _ => None,
+        }
+    }
 }
 
 impl Default for Tenancy {
@@ -84,6 +119,8 @@ impl Default for Tenancy {
             isolate: true,
             source: KeySource::CommonName,
             anonymous: DEFAULT_ANONYMOUS_TENANT.to_string(),
+            shared_networks: Vec::new(),
+            quotas: Quotas::default(),
         }
     }
 }
@@ -168,11 +205,25 @@ impl TenancyFile {
         if let Err(e) = Tenant::new(&anonymous) {
             errors.push(format!("tenants.anonymous: {e}"));
         }
+        let shared_networks = self.shared_networks.unwrap_or_default();
+        for (i, n) in shared_networks.iter().enumerate() {
+            if n.is_empty() || n.chars().any(char::is_control) {
+                errors.push(format!(
+                    "tenants.shared_networks[{i}]: {n:?} is not a network name"
+                ));
+            }
+        }
         if errors.is_empty() {
             Ok(Tenancy {
                 isolate: self.isolate.unwrap_or(true),
                 source,
                 anonymous,
+                shared_networks,
+                quotas: Quotas {
+                    containers: self.max_containers,
+                    volumes: self.max_volumes,
+                    networks: self.max_networks,
+                },
             })
         } else {
             Err(errors)
@@ -209,11 +260,40 @@ impl Tenancy {
             .map_err(|e| NoTenant(format!("the client's tenant key {key:?} is unusable: {e}")))
     }
 
+    /// The tenancy of a policy without a `[tenants]` table: isolation off.
+    pub fn off() -> Self {
+        Tenancy {
+            isolate: false,
+            ..Tenancy::default()
+        }
+    }
+
+    /// Whether the operator network named `name` or with id `id` is shared.
+    pub fn shares_network(&self, name: &str, id: &str) -> bool {
+        self.shared_networks
+            .iter()
+            .any(|s| s == name || (!id.is_empty() && s == id))
+    }
+
     /// One line for `policy explain`.
     pub fn describe(&self) -> String {
         if self.isolate {
+            let mut shared = if self.shared_networks.is_empty() {
+                String::new()
+            } else {
+                format!("; shared networks: {}", self.shared_networks.join(", "))
+            };
+            for (what, max) in [
+                ("containers", self.quotas.containers),
+                ("volumes", self.quotas.volumes),
+                ("networks", self.quotas.networks),
+            ] {
+                if let Some(max) = max {
+                    shared.push_str(&format!("; at most {max} {what} per tenant"));
+                }
+            }
             format!(
-                "tenants isolated by {}; clients without a certificate are tenant {:?}",
+                "tenants isolated by {}; clients without a certificate are tenant {:?}{shared}",
                 self.source.describe(),
                 self.anonymous
             )

@@ -26,9 +26,12 @@ pub struct Forged {
 /// the operation creates nothing a label can be put on in its body.
 pub fn label_fields(op: OpKind) -> &'static [&'static [&'static str]] {
     match op {
-        OpKind::ContainerCreate | OpKind::Commit | OpKind::VolumeCreate | OpKind::NetworkCreate => {
-            &[&["Labels"]]
-        }
+        OpKind::ContainerCreate
+        | OpKind::Commit
+        | OpKind::VolumeCreate
+        | OpKind::NetworkCreate
+        | OpKind::SecretCreate
+        | OpKind::ConfigCreate => &[&["Labels"]],
         // The service, and the containers of its tasks.
         OpKind::ServiceCreate | OpKind::ServiceUpdate => {
             &[&["Labels"], &["TaskTemplate", "ContainerSpec", "Labels"]]

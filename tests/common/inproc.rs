@@ -35,15 +35,32 @@ pub async fn bind_with(
     max_connections: usize,
     observers: Observers,
 ) -> (Server, String) {
+    bind_with_policies(
+        daemon_socket,
+        grace_period,
+        limits,
+        max_connections,
+        observers,
+        PolicySet::builtin(),
+    )
+    .await
+}
+
+/// [`bind_with`] under the given policies instead of the built-in default.
+pub async fn bind_with_policies(
+    daemon_socket: PathBuf,
+    grace_period: Duration,
+    limits: Limits,
+    max_connections: usize,
+    observers: Observers,
+    policies: PolicySet,
+) -> (Server, String) {
     let connector = upstream::Connector::new(
         upstream::UpstreamAddr::Unix(daemon_socket),
         Duration::from_secs(2),
     );
     let state = Arc::new(ProxyState::with_observers(
-        connector,
-        PolicySet::builtin(),
-        limits,
-        observers,
+        connector, policies, limits, observers,
     ));
     let opts = ServerOptions {
         tls: None,

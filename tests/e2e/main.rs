@@ -19,3 +19,4 @@ mod profiles;
 mod scale;
 mod sdk;
 mod soak;
+mod tenants;

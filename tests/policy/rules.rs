@@ -1742,6 +1742,10 @@ fn every_host_access_create_rule_has_a_target_counterpart() {
             "PC-1031",
             "the registry an image comes from is not host access of the container",
         ),
+        ("PC-1040", "tenancy: who owns an object, not host access"),
+        ("PC-1041", "tenancy: who owns an object, not host access"),
+        ("PC-1042", "tenancy: who owns an object, not host access"),
+        ("PC-1043", "tenancy: quotas, not host access"),
         (
             "PC-1032",
             "a negative OOM score protects the container, it gives no host access",

@@ -146,6 +146,37 @@ impl Case {
     }
 }
 
+/// Requests whose tenant rewrite shows: creates, lists with and without filters, a
+/// forged owner, a build with labels.
+fn tenant_cases() -> Vec<Case> {
+    vec![
+        Case::new(
+            "POST",
+            "/v1.41/containers/create?name=t1",
+            Some(r#"{"Image":"busybox","Labels":{"app":"web"}}"#),
+        ),
+        Case::new(
+            "POST",
+            "/v1.41/volumes/create",
+            Some(r#"{"Name":"v","Labels":{"io.portcullis.owner":"bob"}}"#),
+        ),
+        Case::new("POST", "/v1.41/networks/create", Some(r#"{"Name":"n"}"#)),
+        Case::new("GET", "/v1.41/containers/json?all=1", None),
+        Case::new(
+            "GET",
+            "/v1.41/volumes?filters=%7B%22label%22%3A%5B%22a%3Db%22%5D%7D",
+            None,
+        ),
+        Case::new("GET", "/v1.41/networks?filters=%7B", None),
+        Case::new(
+            "POST",
+            "/v1.41/build?t=x&labels=%7B%22a%22%3A%22b%22%7D",
+            None,
+        ),
+        Case::new("POST", "/v1.41/build/prune", None),
+    ]
+}
+
 fn corpus(dir: &Path) -> Vec<Case> {
     let mut files: Vec<_> = std::fs::read_dir(dir)
         .unwrap()
@@ -239,19 +270,45 @@ fn edge_cases() -> Vec<Case> {
 
 #[tokio::test]
 async fn served_and_pure_paths_decide_alike() {
+    decide_alike(PolicySet::builtin()).await;
+}
+
+/// The same under a policy isolating tenants (the plain listener's clients are the
+/// tenant "anonymous"): owner labels stamped, owner filters added, forged owners and
+/// unnarrowable filters denied alike.
+#[tokio::test]
+async fn served_and_pure_paths_decide_alike_for_a_tenant() {
+    let policy = portcullis::policy::Policy::from_toml(
+        "name = \"tenants\"\n[tenants]\nisolate = true\nmax_containers = 5\n",
+        Path::new("tenants.toml"),
+    )
+    .unwrap();
+    decide_alike(PolicySet::new(vec![policy]).unwrap()).await;
+}
+
+async fn decide_alike(set: PolicySet) {
     let dir = tempfile::Builder::new()
         .prefix("pcp")
         .tempdir_in("/tmp")
         .unwrap();
     let sock = dir.path().join("d.sock");
     let mut seen = empty_daemon(sock.clone());
-    let addr = serve_plain(sock).await;
-    let set = PolicySet::builtin();
+    let (server, addr) = inproc::bind_with_policies(
+        sock,
+        std::time::Duration::from_secs(1),
+        portcullis::proxy::Limits::default(),
+        64,
+        portcullis::proxy::body::Observers::default(),
+        set.clone(),
+    )
+    .await;
+    tokio::spawn(server.run(std::future::pending()));
 
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut cases = corpus(&root.join("fuzz/corpus/decide"));
     assert!(cases.len() > 50, "the decide corpus is missing");
     cases.extend(edge_cases());
+    cases.extend(tenant_cases());
 
     let mut kinds = std::collections::BTreeMap::<&str, usize>::new();
     let mut differ = Vec::new();

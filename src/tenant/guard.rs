@@ -1,0 +1,854 @@
+//! The tenant's part of the decide and rewrite phases.
+//!
+//! [`assess`] runs beside the policy, in the same facts loop: it names the lookups it
+//! needs (the object a path names, and every object a request body refers to: `container:<x>`
+//! modes, `VolumesFrom`, links, named volumes, networks, service networks, secrets and
+//! configs) and, once they are known, gives the tenant's violations: PC-1041 for another
+//! tenant's or the operator's object (answered as the daemon answers for a missing one),
+//! PC-1042 for changing a shared operator network, PC-1040 for forged owner labels and
+//! requests that cannot be narrowed to the tenant. [`rewrite`] then stamps the owner into
+//! creates and adds it to the daemon's `filters`.
+//!
+//! Pure: the daemon's answers come in through [`Facts`].
+
+use std::collections::HashMap;
+
+use super::access::{self, Kind, Reach, Use};
+use super::scope::{self, Narrowing};
+use super::stamp::{self, StampQueryError};
+use super::{Tenancy, Tenant};
+use crate::docker::json::Json;
+use crate::docker::query::Query;
+use crate::docker::route::OpKind;
+use crate::policy::rules as r;
+use crate::policy::{Facts, Lookup, RequestView, Violation};
+
+/// Distinct objects one request may make the tenant check look up (as for the policy,
+/// each is a request to the daemon).
+pub const MAX_TENANT_LOOKUPS: usize = 32;
+
+/// Networks every container may name without owning them: the daemon's own modes and
+/// its predefined networks (`host` is the policy's business, PC-1008).
+const BUILTIN_NETWORKS: &[&str] = &["", "default", "bridge", "host", "none"];
+
+/// The tenant's violations of a request, and the lookups still needed to decide. With
+/// isolation off there are none.
+pub fn assess(
+    tenancy: &Tenancy,
+    view: &RequestView,
+    facts: &Facts,
+) -> (Vec<Violation>, Vec<Lookup>) {
+    let tenant = match tenancy.tenant_of(view.identity) {
+        Ok(Some(t)) => t,
+        Ok(None) => return (Vec::new(), Vec::new()),
+        Err(e) => {
+            let v = Violation {
+                rule: r::TENANT_OWNER,
+                message: format!("{e}: this policy isolates tenants, so every client needs one"),
+            };
+            return (vec![v], Vec::new());
+        }
+    };
+    let mut g = Guard {
+        tenancy,
+        tenant: &tenant,
+        facts,
+        out: Vec::new(),
+        need: Vec::new(),
+    };
+    g.path_target(view);
+    g.quota(view.op.kind);
+    g.scope(view);
+    g.owner_labels(view);
+    if let Some(body) = view.body {
+        g.references(view.op.kind, body);
+    }
+    if view.op.kind == OpKind::Commit {
+        if let Some(c) = view.query.get("container") {
+            g.check(Kind::Container, c, Use::Use);
+        }
+    }
+    if g.need.len() > MAX_TENANT_LOOKUPS {
+        g.out.push(Violation {
+            rule: r::TOO_MANY_REFERENCES,
+            message: format!(
+                "the request names more than {MAX_TENANT_LOOKUPS} existing objects to check"
+            ),
+        });
+        g.need.clear();
+    }
+    (g.out, g.need)
+}
+
+struct Guard<'a> {
+    tenancy: &'a Tenancy,
+    tenant: &'a Tenant,
+    facts: &'a Facts,
+    out: Vec<Violation>,
+    need: Vec<Lookup>,
+}
+
+/// What is known of an object.
+enum Known<'f> {
+    /// Not looked up yet (the lookup is queued).
+    Unknown,
+    /// The daemon has no such object.
+    Absent,
+    /// Its labels, and whether the policy shares it.
+    Found(&'f HashMap<String, String>, bool),
+    /// Not a kind tenants own (images, nodes).
+    Unowned,
+}
+
+impl<'a> Guard<'a> {
+    fn want(&mut self, l: Lookup) {
+        if !self.need.contains(&l) {
+            self.need.push(l);
+        }
+    }
+
+    fn known(&mut self, kind: Kind, name: &str) -> Known<'a> {
+        let facts = self.facts;
+        match kind {
+            Kind::Container => match facts.containers.get(name) {
+                None => {
+                    self.want(Lookup::Container(name.to_string()));
+                    Known::Unknown
+                }
+                Some(None) => Known::Absent,
+                Some(Some(f)) => Known::Found(&f.labels, false),
+            },
+            // An exec is its container's.
+            Kind::Exec => match facts.execs.get(name) {
+                None => {
+                    self.want(Lookup::Exec(name.to_string()));
+                    Known::Unknown
+                }
+                Some(None) => Known::Absent,
+                Some(Some(e)) => match self.known(Kind::Container, &e.container_id) {
+                    Known::Absent => Known::Found(&EMPTY, false),
+                    k => k,
+                },
+            },
+            Kind::Service => match facts.services.get(name) {
+                None => {
+                    self.want(Lookup::Service(name.to_string()));
+                    Known::Unknown
+                }
+                Some(None) => Known::Absent,
+                Some(Some(f)) => Known::Found(&f.labels, false),
+            },
+            Kind::Volume | Kind::Network | Kind::Task | Kind::Secret | Kind::Config => {
+                match facts.owned.get(&(kind, name.to_string())) {
+                    None => {
+                        self.want(Lookup::Owned(kind, name.to_string()));
+                        Known::Unknown
+                    }
+                    Some(None) => Known::Absent,
+                    Some(Some(f)) => {
+                        let shared =
+                            kind == Kind::Network && self.tenancy.shares_network(&f.name, &f.id);
+                        Known::Found(&f.labels, shared)
+                    }
+                }
+            }
+            Kind::Image | Kind::Node => Known::Unowned,
+        }
+    }
+
+    /// Check the tenant's reach of `kind` object `name`; `Some(false)` when it does not
+    /// exist, `None` while unknown or reached.
+    fn check(&mut self, kind: Kind, name: &str, how: Use) -> Option<bool> {
+        match self.known(kind, name) {
+            Known::Unknown | Known::Unowned => None,
+            Known::Absent => Some(false),
+            Known::Found(labels, shared) => {
+                match access::reach(self.tenant, labels, shared, how) {
+                    Reach::Own | Reach::Shared => {}
+                    Reach::Hidden => self.hidden(kind, name),
+                    Reach::SharedReadOnly => self.out.push(Violation {
+                        rule: r::TENANT_SHARED,
+                        message: format!(
+                            "the network {name:?} is the operator's, shared for use: it cannot be changed or removed"
+                        ),
+                    }),
+                }
+                None
+            }
+        }
+    }
+
+    fn hidden(&mut self, kind: Kind, name: &str) {
+        let v = Violation {
+            rule: r::TENANT_HIDDEN,
+            message: access::not_found(kind, name),
+        };
+        if !self.out.contains(&v) {
+            self.out.push(v);
+        }
+    }
+
+    fn owner(&mut self, message: String) {
+        self.out.push(Violation {
+            rule: r::TENANT_OWNER,
+            message,
+        });
+    }
+
+    /// The object the path names.
+    fn path_target(&mut self, view: &RequestView) {
+        let Some((kind, how)) = access::path_target(view.op.kind) else {
+            return;
+        };
+        if let Some(name) = view.op.target.as_deref() {
+            self.check(kind, name, how);
+        }
+    }
+
+    /// A create within the tenant's quota of its kind.
+    fn quota(&mut self, op: OpKind) {
+        let kind = match op {
+            OpKind::ContainerCreate => Kind::Container,
+            OpKind::VolumeCreate => Kind::Volume,
+            OpKind::NetworkCreate => Kind::Network,
+            _ => return,
+        };
+        let Some(max) = self.tenancy.quotas.of(kind) else {
+            return;
+        };
+        let key = (kind, self.tenant.as_str().to_string());
+        match self.facts.counts.get(&key) {
+            None => self.want(Lookup::Count(kind, key.1)),
+            Some(n) => {
+                let have = n.unwrap_or(0);
+                if have >= max {
+                    self.out.push(Violation {
+                        rule: r::TENANT_QUOTA,
+                        message: format!(
+                            "the tenant {:?} has {have} {}s, its quota is {max}",
+                            self.tenant.as_str(),
+                            format!("{kind:?}").to_lowercase()
+                        ),
+                    });
+                }
+            }
+        }
+    }
+
+    /// Lists, prunes and events must be narrowable; the build cache has no owner.
+    fn scope(&mut self, view: &RequestView) {
+        let kind = view.op.kind;
+        if scope::narrowing(kind) == Narrowing::DaemonFilter {
+            let mut q = view.query.clone();
+            if let Err(e) = scope::narrow_query(&mut q, self.tenant) {
+                self.owner(format!(
+                    "the filters cannot be narrowed to the tenant's objects: {e}"
+                ));
+            }
+        }
+        match kind {
+            OpKind::BuildPrune => self.owner(
+                "the build cache has no owner: pruning it would remove other tenants' cache (ask the operator)"
+                    .into(),
+            ),
+            OpKind::Build => match stamp::stamp_label_query(view.query.get("labels"), self.tenant) {
+                Ok(_) => {}
+                Err(StampQueryError::Invalid(e)) => self.owner(format!("build {e}")),
+                Err(StampQueryError::Forged(f)) => self.forged(&f),
+            },
+            _ => {}
+        }
+    }
+
+    fn forged(&mut self, f: &stamp::Forged) {
+        self.owner(format!(
+            "{} sets the owner label {} to {:?}: the owner is the tenant, {:?}, and Portcullis sets it",
+            f.field,
+            super::OWNER_LABEL,
+            f.value,
+            self.tenant.as_str()
+        ));
+    }
+
+    /// Creates carry no forged owner, and have a body to stamp.
+    fn owner_labels(&mut self, view: &RequestView) {
+        let kind = view.op.kind;
+        if stamp::label_fields(kind).is_empty() {
+            return;
+        }
+        match view.body {
+            None if kind == OpKind::ServiceUpdate || kind == OpKind::Commit => {
+                // A commit without a body labels nothing new; an update without one is
+                // refused by the policy (PC-1027).
+            }
+            None => self.owner(format!(
+                "{} needs a JSON body to carry the owner label",
+                kind.name()
+            )),
+            Some(body) => {
+                let mut copy = body.clone();
+                if let Err(f) = stamp::stamp(kind, &mut copy, self.tenant) {
+                    self.forged(&f);
+                }
+            }
+        }
+    }
+
+    /// Objects a body refers to.
+    fn references(&mut self, kind: OpKind, body: &Json) {
+        match kind {
+            OpKind::ContainerCreate => {
+                if let Some(hc) = body.get("HostConfig") {
+                    self.host_config(hc);
+                }
+                if let Some(eps) = body
+                    .get("NetworkingConfig")
+                    .and_then(|n| n.get("EndpointsConfig"))
+                    .and_then(Json::as_object)
+                {
+                    for net in eps.keys() {
+                        self.network(net);
+                    }
+                }
+            }
+            OpKind::NetworkConnect | OpKind::NetworkDisconnect => {
+                if let Some(c) = str_at(body, "Container") {
+                    self.check(Kind::Container, c, Use::Use);
+                }
+            }
+            OpKind::ServiceCreate | OpKind::ServiceUpdate => self.service(body),
+            OpKind::VolumeCreate => self.volume_name(str_at(body, "Name").unwrap_or("")),
+            _ => {}
+        }
+    }
+
+    /// dockerd answers the create of an existing volume name with that volume (and
+    /// its labels): a name another tenant (or the operator) uses is refused instead.
+    fn volume_name(&mut self, name: &str) {
+        if name.is_empty() {
+            return;
+        }
+        if let Known::Found(labels, _) = self.known(Kind::Volume, name) {
+            if access::reach(self.tenant, labels, false, Use::Change) != Reach::Own {
+                self.owner(format!(
+                    "the volume name {name:?} is already in use on the daemon: choose another name"
+                ));
+            }
+        }
+    }
+
+    fn network(&mut self, name: &str) {
+        if BUILTIN_NETWORKS.contains(&name) {
+            return;
+        }
+        self.check(Kind::Network, name, Use::Use);
+    }
+
+    fn host_config(&mut self, hc: &Json) {
+        let mode = str_at(hc, "NetworkMode").unwrap_or("");
+        match mode.strip_prefix("container:") {
+            Some(c) => {
+                self.check(Kind::Container, c, Use::Use);
+            }
+            None => self.network(mode),
+        }
+        for field in ["PidMode", "IpcMode"] {
+            if let Some(c) = str_at(hc, field).and_then(|m| m.strip_prefix("container:")) {
+                self.check(Kind::Container, c, Use::Use);
+            }
+        }
+        for spec in strings(hc, "VolumesFrom") {
+            let name = spec.split(':').next().unwrap_or("");
+            self.check(Kind::Container, name, Use::Use);
+        }
+        for link in strings(hc, "Links") {
+            if let Some((name, _)) = crate::docker::link::link_parts(link) {
+                self.check(Kind::Container, name.trim_start_matches('/'), Use::Use);
+            }
+        }
+        for spec in strings(hc, "Binds") {
+            let parts: Vec<&str> = spec.split(':').collect();
+            if parts.len() >= 2 && !parts[0].is_empty() && !parts[0].starts_with('/') {
+                self.volume(parts[0]);
+            }
+        }
+        for m in hc.get("Mounts").and_then(Json::as_array).unwrap_or(&[]) {
+            let ty = str_at(m, "Type").unwrap_or("");
+            let source = str_at(m, "Source").unwrap_or("");
+            if ty == "volume" && !source.is_empty() {
+                self.volume(source);
+            }
+        }
+    }
+
+    /// A named volume a container mounts: the tenant's own, and existing. dockerd
+    /// creates a missing one without labels (nobody's), so it is refused: the tenant
+    /// creates it first (`docker volume create`, as compose does).
+    fn volume(&mut self, name: &str) {
+        if self.check(Kind::Volume, name, Use::Use) == Some(false) {
+            self.owner(format!(
+                "the volume {name:?} does not exist: with tenants isolated, create it first (docker volume create {name}) so that it is yours"
+            ));
+        }
+    }
+
+    fn service(&mut self, spec: &Json) {
+        let tt = spec.get("TaskTemplate");
+        let nets = [spec.get("Networks"), tt.and_then(|t| t.get("Networks"))];
+        for list in nets.into_iter().flatten() {
+            for n in list.as_array().unwrap_or(&[]) {
+                if let Some(t) = str_at(n, "Target") {
+                    self.network(t);
+                }
+            }
+        }
+        let cs = tt.and_then(|t| t.get("ContainerSpec"));
+        for (field, id, name, kind) in [
+            ("Secrets", "SecretID", "SecretName", Kind::Secret),
+            ("Configs", "ConfigID", "ConfigName", Kind::Config),
+        ] {
+            let list = cs.and_then(|c| c.get(field)).and_then(Json::as_array);
+            for item in list.unwrap_or(&[]) {
+                // Swarm resolves the id; the name is only checked against it.
+                match (str_at(item, id), str_at(item, name)) {
+                    (Some(x), _) if !x.is_empty() => {
+                        self.check(kind, x, Use::Use);
+                    }
+                    (_, Some(x)) if !x.is_empty() => {
+                        self.check(kind, x, Use::Use);
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+}
+
+static EMPTY: std::sync::LazyLock<HashMap<String, String>> = std::sync::LazyLock::new(HashMap::new);
+
+fn str_at<'j>(v: &'j Json<'j>, k: &str) -> Option<&'j str> {
+    v.get(k).and_then(Json::as_str)
+}
+
+fn strings<'j>(v: &'j Json<'j>, k: &str) -> Vec<&'j str> {
+    v.get(k)
+        .and_then(Json::as_array)
+        .map(|a| a.iter().filter_map(Json::as_str).collect())
+        .unwrap_or_default()
+}
+
+/// The tenant's rewrite of an allowed request: the owner stamped into what it creates
+/// (body, or a build's `labels`), added to the `filters` of its lists, prunes and
+/// events, and the owned object its path names pinned to the id that was checked.
+/// Stamping and narrowing cannot fail on a request the guard allowed under an enforcing
+/// policy; an auditing policy's request is forwarded as far as it could be rewritten.
+pub fn rewrite(
+    op: OpKind,
+    target: Option<&str>,
+    path: &mut String,
+    query: &mut Query,
+    body: Option<&mut Json<'_>>,
+    facts: &Facts,
+    tenant: &Tenant,
+) {
+    if scope::narrowing(op) == Narrowing::DaemonFilter {
+        let _ = scope::narrow_query(query, tenant);
+    }
+    if op == OpKind::Build {
+        if let Ok(labels) = stamp::stamp_label_query(query.get("labels"), tenant) {
+            query.replace_all("labels", labels);
+        }
+    }
+    if let Some(body) = body {
+        let _ = stamp::stamp(op, body, tenant);
+    }
+    if let (Some((kind, _)), Some(name)) = (access::path_target(op), target) {
+        let prefix = match kind {
+            Kind::Network => "/networks/",
+            Kind::Task => "/tasks/",
+            Kind::Secret => "/secrets/",
+            Kind::Config => "/configs/",
+            _ => return,
+        };
+        let Some(Some(f)) = facts.owned.get(&(kind, name.to_string())) else {
+            return;
+        };
+        if f.id.is_empty() || f.id == name {
+            return;
+        }
+        if let Some(rest) = path.strip_prefix(prefix).and_then(|p| p.strip_prefix(name)) {
+            if rest.is_empty() || rest.starts_with('/') {
+                *path = format!("{prefix}{}{rest}", f.id);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use http::Method;
+
+    use crate::policy::pipeline::{self, Outcome};
+    use crate::policy::{
+        ContainerFacts, Decision, ExecFacts, Facts, OwnedFacts, Policy, PolicySet,
+    };
+    use crate::tenant::access::Kind;
+    use crate::tenant::OWNER_LABEL;
+    use crate::tls::Identity;
+
+    fn set() -> PolicySet {
+        let p = Policy::from_toml(
+            "name = \"t\"\n[tenants]\nisolate = true\nshared_networks = [\"infra\"]\n",
+            Path::new("t.toml"),
+        )
+        .unwrap();
+        PolicySet::new(vec![p]).unwrap()
+    }
+
+    fn client(cn: &str) -> Identity {
+        Identity {
+            common_name: Some(cn.into()),
+            ..Identity::transport("mtls")
+        }
+    }
+
+    fn owned_by(owner: Option<&str>) -> std::collections::HashMap<String, String> {
+        owner
+            .map(|o| [(OWNER_LABEL.to_string(), o.to_string())].into())
+            .unwrap_or_default()
+    }
+
+    /// Alice's container `web` (id c0ffee), her volume `data`, bob's volume `bobs`, the
+    /// operator's network `infra` (shared) and `admin` (not shared), an exec in `web`.
+    fn facts() -> Facts {
+        let mut f = Facts::default();
+        f.containers.insert(
+            "web".into(),
+            Some(ContainerFacts {
+                id: "c0ffee".into(),
+                name: "web".into(),
+                labels: owned_by(Some("alice")),
+                ..Default::default()
+            }),
+        );
+        f.containers
+            .insert("c0ffee".into(), f.containers["web"].clone());
+        f.containers.insert("gone".into(), None);
+        f.execs.insert(
+            "e1".into(),
+            Some(ExecFacts {
+                container_id: "c0ffee".into(),
+            }),
+        );
+        for (kind, name, id, owner) in [
+            (Kind::Volume, "data", "data", Some("alice")),
+            (Kind::Volume, "bobs", "bobs", Some("bob")),
+            (Kind::Network, "infra", "n1", None),
+            (Kind::Network, "admin", "n2", None),
+            (Kind::Network, "front", "n3", Some("alice")),
+        ] {
+            f.owned.insert(
+                (kind, name.into()),
+                Some(OwnedFacts {
+                    id: id.into(),
+                    name: name.into(),
+                    labels: owned_by(owner),
+                }),
+            );
+        }
+        f.owned.insert((Kind::Volume, "new".into()), None);
+        f
+    }
+
+    fn run(
+        cn: &str,
+        method: Method,
+        target: &str,
+        body: Option<&str>,
+    ) -> (Decision, String, Option<serde_json::Value>) {
+        let set = set();
+        let facts = facts();
+        match pipeline::check(
+            &set,
+            &client(cn),
+            &method,
+            target,
+            body.map(str::as_bytes),
+            &facts,
+        ) {
+            Outcome::Decided {
+                decision,
+                upstream,
+                body,
+                ..
+            } => (decision, upstream, body.map(|b| b.to_value())),
+            Outcome::Refused(why) => panic!("refused: {why}"),
+        }
+    }
+
+    fn rules(d: &Decision) -> Vec<&'static str> {
+        let (Decision::Allow(v) | Decision::Deny(v)) = d;
+        v.iter().map(|v| v.rule).collect()
+    }
+
+    #[test]
+    fn another_tenants_container_is_answered_as_missing() {
+        for t in [
+            "/v1.41/containers/web/json",
+            "/v1.41/containers/web/logs?stdout=1",
+            "/v1.41/containers/c0ffee/stop",
+            "/v1.41/exec/e1/json",
+        ] {
+            let method = if t.ends_with("stop") {
+                Method::POST
+            } else {
+                Method::GET
+            };
+            let (d, _, _) = run("bob", method.clone(), t, None);
+            let msg = pipeline::hidden(&d).unwrap_or_else(|| panic!("{t}: {d:?}"));
+            assert!(msg.starts_with("No such"), "{t}: {msg}");
+            let (d, up, _) = run("alice", method, t, None);
+            assert_eq!(d, Decision::Allow(vec![]), "{t}");
+            if t.contains("/web/") {
+                assert!(up.contains("/containers/c0ffee/"), "{up}");
+            }
+        }
+        let (d, _, _) = run("bob", Method::DELETE, "/v1.41/containers/web?force=1", None);
+        assert_eq!(pipeline::hidden(&d), Some("No such container: web"));
+        // A missing container is the daemon's to answer.
+        let (d, _, _) = run("bob", Method::GET, "/v1.41/containers/gone/json", None);
+        assert_eq!(d, Decision::Allow(vec![]));
+    }
+
+    #[test]
+    fn creates_are_stamped_and_forged_owners_refused() {
+        let (d, _, body) = run(
+            "alice",
+            Method::POST,
+            "/v1.41/containers/create?name=x",
+            Some(r#"{"Image":"busybox","Labels":{"app":"web"}}"#),
+        );
+        assert_eq!(d, Decision::Allow(vec![]));
+        let body = body.unwrap();
+        assert_eq!(body["Labels"][OWNER_LABEL], "alice");
+        assert_eq!(body["Labels"]["app"], "web");
+        let (d, _, _) = run(
+            "bob",
+            Method::POST,
+            "/v1.41/volumes/create",
+            Some(r#"{"Name":"v","Labels":{"io.portcullis.owner":"alice"}}"#),
+        );
+        assert_eq!(rules(&d), ["PC-1040"]);
+        assert!(matches!(d, Decision::Deny(_)));
+        let (d, up, _) = run(
+            "alice",
+            Method::POST,
+            "/v1.41/build?t=x&labels=%7B%22a%22%3A%22b%22%7D",
+            None,
+        );
+        assert_eq!(d, Decision::Allow(vec![]));
+        assert!(up.contains("io.portcullis.owner%22%3A%22alice"), "{up}");
+        // An existing name is not handed over (dockerd would answer with that volume).
+        let (d, _, _) = run(
+            "alice",
+            Method::POST,
+            "/v1.41/volumes/create",
+            Some(r#"{"Name":"bobs"}"#),
+        );
+        assert_eq!(rules(&d), ["PC-1040"]);
+        let (d, _, _) = run(
+            "alice",
+            Method::POST,
+            "/v1.41/volumes/create",
+            Some(r#"{"Name":"data"}"#),
+        );
+        assert_eq!(d, Decision::Allow(vec![]));
+        let (d, _, _) = run("alice", Method::POST, "/v1.41/build/prune", None);
+        assert_eq!(rules(&d), ["PC-1040"]);
+    }
+
+    #[test]
+    fn lists_carry_the_owner_filter() {
+        let (d, up, _) = run("alice", Method::GET, "/v1.41/containers/json?all=1", None);
+        assert_eq!(d, Decision::Allow(vec![]));
+        assert!(up.contains("filters="), "{up}");
+        assert!(up.contains("io.portcullis.owner%3Dalice"), "{up}");
+        let (d, _, _) = run("alice", Method::GET, "/v1.41/volumes?filters=%7B", None);
+        assert_eq!(rules(&d), ["PC-1040"]);
+    }
+
+    #[test]
+    fn references_resolve_to_the_tenants_own_objects() {
+        let create = |cn: &str, hc: &str| {
+            run(
+                cn,
+                Method::POST,
+                "/v1.41/containers/create",
+                Some(&format!(r#"{{"Image":"busybox","HostConfig":{hc}}}"#)),
+            )
+            .0
+        };
+        for hc in [
+            r#"{"Binds":["bobs:/d"]}"#,
+            r#"{"Mounts":[{"Type":"volume","Source":"bobs","Target":"/d"}]}"#,
+            r#"{"VolumesFrom":["web"]}"#,
+            r#"{"NetworkMode":"container:web"}"#,
+            r#"{"Links":["web:w"]}"#,
+            r#"{"NetworkMode":"admin"}"#,
+            r#"{"NetworkMode":"front"}"#,
+        ] {
+            let who = if hc.contains("bobs") { "alice" } else { "bob" };
+            let d = create(who, hc);
+            assert!(pipeline::hidden(&d).is_some(), "{hc}: {d:?}");
+        }
+        assert_eq!(
+            create("alice", r#"{"Binds":["data:/d"],"VolumesFrom":["web"]}"#),
+            Decision::Allow(vec![])
+        );
+        assert_eq!(
+            create("bob", r#"{"NetworkMode":"infra"}"#),
+            Decision::Allow(vec![])
+        );
+        assert_eq!(
+            create("bob", r#"{"NetworkMode":"bridge"}"#),
+            Decision::Allow(vec![])
+        );
+        assert_eq!(
+            rules(&create("alice", r#"{"Binds":["new:/d"]}"#)),
+            ["PC-1040"]
+        );
+    }
+
+    #[test]
+    fn shared_networks_are_used_not_changed() {
+        let (d, up, _) = run(
+            "bob",
+            Method::POST,
+            "/v1.41/networks/infra/connect",
+            Some(r#"{"Container":"web"}"#),
+        );
+        // Joining the shared network is fine; the container is alice's.
+        assert_eq!(pipeline::hidden(&d), Some("No such container: web"), "{up}");
+        let (d, up, _) = run(
+            "alice",
+            Method::POST,
+            "/v1.41/networks/infra/connect",
+            Some(r#"{"Container":"web"}"#),
+        );
+        assert_eq!(d, Decision::Allow(vec![]));
+        assert!(up.starts_with("/v1.41/networks/n1/connect"), "{up}");
+        let (d, _, _) = run("alice", Method::DELETE, "/v1.41/networks/infra", None);
+        assert_eq!(rules(&d), ["PC-1042"]);
+        let (d, _, _) = run("alice", Method::GET, "/v1.41/networks/admin", None);
+        assert_eq!(pipeline::hidden(&d), Some("network admin not found"));
+    }
+
+    #[test]
+    fn creates_beyond_the_quota_are_refused() {
+        let p = Policy::from_toml(
+            "name = \"q\"\n[tenants]\nmax_containers = 2\n",
+            Path::new("q.toml"),
+        )
+        .unwrap();
+        let set = PolicySet::new(vec![p]).unwrap();
+        let decide = |count: usize| {
+            let mut f = facts();
+            f.counts
+                .insert((Kind::Container, "alice".into()), Some(count));
+            match pipeline::check(
+                &set,
+                &client("alice"),
+                &Method::POST,
+                "/v1.41/containers/create",
+                Some(br#"{"Image":"busybox"}"#),
+                &f,
+            ) {
+                Outcome::Decided { decision, .. } => decision,
+                other => panic!("{other:?}"),
+            }
+        };
+        assert_eq!(decide(1), Decision::Allow(vec![]));
+        assert_eq!(rules(&decide(2)), ["PC-1043"]);
+        // Without the count the proxy asks the daemon; kinds without a quota are not
+        // counted.
+        for (target, body, want) in [
+            (
+                "/v1.41/containers/create",
+                r#"{"Image":"busybox"}"#,
+                vec![crate::policy::Lookup::Count(
+                    Kind::Container,
+                    "alice".into(),
+                )],
+            ),
+            ("/v1.41/volumes/create", r#"{"Name":"v"}"#, vec![]),
+        ] {
+            match pipeline::check(
+                &set,
+                &client("alice"),
+                &Method::POST,
+                target,
+                Some(body.as_bytes()),
+                &Facts::default(),
+            ) {
+                Outcome::Decided { lookups, .. } => {
+                    let counts: Vec<_> = lookups
+                        .into_iter()
+                        .filter(|l| matches!(l, crate::policy::Lookup::Count(..)))
+                        .collect();
+                    assert_eq!(counts, want, "{target}");
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+
+    /// An auditing policy forwards and records what isolation would have refused.
+    #[test]
+    fn an_auditing_policy_records_hidden_objects() {
+        let p = Policy::from_toml(
+            "name = \"a\"\nmode = \"audit\"\n[tenants]\n",
+            Path::new("a.toml"),
+        )
+        .unwrap();
+        let set = PolicySet::new(vec![p]).unwrap();
+        match pipeline::check(
+            &set,
+            &client("bob"),
+            &Method::GET,
+            "/v1.41/containers/web/json",
+            None,
+            &facts(),
+        ) {
+            Outcome::Decided { decision, .. } => {
+                assert_eq!(rules(&decision), ["PC-1041"]);
+                assert!(matches!(decision, Decision::Allow(_)));
+                assert_eq!(pipeline::hidden(&decision), None);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn without_a_tenants_table_nothing_changes() {
+        let set = PolicySet::builtin();
+        assert!(!set.policies[0].tenancy.isolate);
+        match pipeline::check(
+            &set,
+            &client("bob"),
+            &Method::GET,
+            "/v1.41/containers/json",
+            None,
+            &facts(),
+        ) {
+            Outcome::Decided {
+                upstream, decision, ..
+            } => {
+                assert_eq!(upstream, "/v1.41/containers/json");
+                assert_eq!(decision, Decision::Allow(vec![]));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}

@@ -1,0 +1,362 @@
+//! End-to-end tenant isolation (issue #17): two client certificates, CN=alice and
+//! CN=bob, through one Portcullis with `[tenants] isolate = true` to one private
+//! dockerd. Each tenant sees and touches only its own containers, volumes and
+//! networks; the other's are answered like missing ones (404, the daemon's message);
+//! a forged owner label is refused. What the daemon holds is checked through its own
+//! socket.
+
+use std::fs;
+
+use crate::common::{cases::*, certs::*, clients::*, command::*, daemon::*, processes::*};
+
+const OWNER: &str = "io.portcullis.owner";
+
+/// The owner label of an object on the daemon, read through its own socket.
+fn owner_on_daemon(d: &DockerDaemon, object: &str) -> String {
+    d.direct_ok(&[
+        "inspect",
+        "-f",
+        &format!("{{{{index .Config.Labels \"{OWNER}\"}}}}"),
+        object,
+    ])
+    .trim()
+    .to_string()
+}
+
+/// A docker command failed as for a missing object (the daemon's 404 wording).
+fn assert_missing(out: &std::process::Output, what: &str) {
+    assert!(
+        !out.status.success(),
+        "{what}: expected a failure, got success\n{}",
+        show(out)
+    );
+    let err = stderr_of(out).to_lowercase();
+    assert!(
+        err.contains("no such") || err.contains("not found"),
+        "{what}: expected a missing-object error\n{}",
+        show(out)
+    );
+    assert!(
+        !err.contains("pc-10") && !err.contains("policy"),
+        "{what}: the refusal must not read as a policy denial\n{}",
+        show(out)
+    );
+}
+
+fn lines(out: &str) -> Vec<&str> {
+    out.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect()
+}
+
+#[test]
+fn tenants_through_portcullis() {
+    if !require_daemon() {
+        return;
+    }
+    let d = DockerDaemon::start();
+    let work = tempfile::Builder::new()
+        .prefix("pct")
+        .tempdir_in("/tmp")
+        .unwrap();
+    let certs = TestCerts::generate(&work.path().join("certs"), "alice");
+    let bob_dir = certs.add_client("bob");
+    let policy = work.path().join("tenants.toml");
+    fs::write(
+        &policy,
+        "name = \"tenants\"\ndescription = \"isolated tenants\"\n[tenants]\nisolate = true\nmax_volumes = 3\n",
+    )
+    .unwrap();
+    let proxy = Proxy::start(d.socket(), &certs, Some(&policy), &[]);
+    let alice_dir = certs.client_dir.clone();
+    let alice = |args: &[&str]| docker_via(&proxy, &alice_dir, args, None);
+    let bob = |args: &[&str]| docker_via(&proxy, &bob_dir, args, None);
+    let mut cases = Cases::new();
+
+    // Alice's objects, and an operator container made on the daemon directly.
+    assert_ok(
+        &alice(&["volume", "create", "alice-vol"]),
+        "alice volume create",
+    );
+    assert_ok(
+        &alice(&["network", "create", "alice-net"]),
+        "alice network create",
+    );
+    assert_ok(
+        &alice(&[
+            "run",
+            "-d",
+            "--name",
+            "alice-web",
+            "-v",
+            "alice-vol:/data",
+            "--network",
+            "alice-net",
+            TEST_IMAGE,
+            "sleep",
+            "300",
+        ]),
+        "alice run",
+    );
+    assert_ok(
+        &bob(&["run", "-d", "--name", "bob-web", TEST_IMAGE, "sleep", "300"]),
+        "bob run",
+    );
+    d.direct_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "operator-web",
+        TEST_IMAGE,
+        "sleep",
+        "300",
+    ]);
+
+    cases.run("creates are stamped with their owner", || {
+        assert_eq!(owner_on_daemon(&d, "alice-web"), "alice");
+        assert_eq!(owner_on_daemon(&d, "bob-web"), "bob");
+        let vol = d.direct_ok(&[
+            "volume",
+            "inspect",
+            "-f",
+            &format!("{{{{index .Labels \"{OWNER}\"}}}}"),
+            "alice-vol",
+        ]);
+        assert_eq!(vol.trim(), "alice");
+        let net = d.direct_ok(&[
+            "network",
+            "inspect",
+            "-f",
+            &format!("{{{{index .Labels \"{OWNER}\"}}}}"),
+            "alice-net",
+        ]);
+        assert_eq!(net.trim(), "alice");
+    });
+
+    cases.run("lists show only the tenant's own objects", || {
+        let out = bob(&["ps", "-a", "--format", "{{.Names}}"]);
+        assert_ok(&out, "bob ps -a");
+        assert_eq!(lines(&stdout_of(&out)), ["bob-web"]);
+        let out = alice(&["ps", "-a", "--format", "{{.Names}}"]);
+        assert_ok(&out, "alice ps -a");
+        assert_eq!(lines(&stdout_of(&out)), ["alice-web"]);
+        let out = bob(&["volume", "ls", "-q"]);
+        assert_ok(&out, "bob volume ls");
+        assert!(lines(&stdout_of(&out)).is_empty(), "{}", show(&out));
+        let out = alice(&["volume", "ls", "-q"]);
+        assert_ok(&out, "alice volume ls");
+        assert_eq!(lines(&stdout_of(&out)), ["alice-vol"]);
+        let out = bob(&["network", "ls", "--format", "{{.Name}}"]);
+        assert_ok(&out, "bob network ls");
+        assert!(lines(&stdout_of(&out)).is_empty(), "{}", show(&out));
+        let out = alice(&["network", "ls", "--format", "{{.Name}}"]);
+        assert_ok(&out, "alice network ls");
+        assert_eq!(lines(&stdout_of(&out)), ["alice-net"]);
+        // A client's own filter cannot widen the view.
+        let out = bob(&[
+            "ps",
+            "-a",
+            "--format",
+            "{{.Names}}",
+            "--filter",
+            &format!("label={OWNER}=alice"),
+        ]);
+        assert_ok(&out, "bob ps with alice's owner filter");
+        assert_eq!(lines(&stdout_of(&out)), ["bob-web"]);
+        // The daemon still has everything.
+        let all = d.direct_ok(&["ps", "-a", "--format", "{{.Names}}"]);
+        for name in ["alice-web", "bob-web", "operator-web"] {
+            assert!(all.lines().any(|l| l == name), "{name} missing: {all}");
+        }
+    });
+
+    cases.run("system df shows only the tenant's containers", || {
+        let out = bob(&["system", "df", "-v"]);
+        assert_ok(&out, "bob system df -v");
+        let text = stdout_of(&out);
+        assert!(text.contains("bob-web"), "{text}");
+        assert!(
+            !text.contains("alice-web") && !text.contains("operator-web"),
+            "{text}"
+        );
+        assert!(!text.contains("alice-vol"), "{text}");
+    });
+
+    cases.run("bob cannot reach alice's container", || {
+        for (what, args) in [
+            ("inspect", vec!["container", "inspect", "alice-web"]),
+            ("logs", vec!["logs", "alice-web"]),
+            ("exec", vec!["exec", "alice-web", "true"]),
+            ("stop", vec!["stop", "-t", "0", "alice-web"]),
+            ("kill", vec!["kill", "alice-web"]),
+            // Not `rm -f`: the CLI reports success for a missing container then.
+            ("rm", vec!["rm", "alice-web"]),
+            ("rename", vec!["rename", "alice-web", "mine"]),
+            ("operator's", vec!["container", "inspect", "operator-web"]),
+            ("operator's rm", vec!["rm", "operator-web"]),
+        ] {
+            assert_missing(&bob(&args), what);
+        }
+        let state = d.direct_ok(&["inspect", "-f", "{{.State.Running}}", "alice-web"]);
+        assert_eq!(state.trim(), "true", "alice-web was stopped");
+        assert_eq!(
+            d.direct_ok(&["inspect", "-f", "{{.State.Running}}", "operator-web"])
+                .trim(),
+            "true"
+        );
+        // Alice herself reaches it.
+        assert_ok(&alice(&["exec", "alice-web", "true"]), "alice exec");
+        assert_ok(&alice(&["logs", "alice-web"]), "alice logs");
+    });
+
+    cases.run("bob cannot use alice's volume and network", || {
+        assert_missing(&bob(&["volume", "inspect", "alice-vol"]), "volume inspect");
+        assert_missing(&bob(&["volume", "rm", "alice-vol"]), "volume rm");
+        assert_missing(
+            &bob(&["network", "inspect", "alice-net"]),
+            "network inspect",
+        );
+        assert_missing(&bob(&["network", "rm", "alice-net"]), "network rm");
+        assert_missing(
+            &bob(&["network", "connect", "alice-net", "bob-web"]),
+            "network connect",
+        );
+        for (what, extra) in [
+            ("mount", ["-v", "alice-vol:/data"]),
+            ("volumes-from", ["--volumes-from", "alice-web"]),
+            ("network", ["--network", "alice-net"]),
+            ("join", ["--network", "container:alice-web"]),
+        ] {
+            let name = format!("bob-{}", what.replace(' ', "-"));
+            let mut args = vec!["run", "--pull", "never", "--name", name.as_str()];
+            args.extend_from_slice(&extra);
+            args.extend_from_slice(&[TEST_IMAGE, "true"]);
+            assert_missing(&bob(&args), what);
+            let left = d.direct_ok(&["ps", "-aq", "--filter", &format!("name=^/{name}$")]);
+            assert!(left.trim().is_empty(), "{name} was created");
+        }
+        d.direct_ok(&["volume", "inspect", "alice-vol"]);
+        d.direct_ok(&["network", "inspect", "alice-net"]);
+    });
+
+    cases.run("a forged owner label is refused", || {
+        let out = bob(&[
+            "run",
+            "--name",
+            "bob-forged",
+            "--label",
+            &format!("{OWNER}=alice"),
+            TEST_IMAGE,
+            "true",
+        ]);
+        assert!(!out.status.success(), "{}", show(&out));
+        assert!(stderr_of(&out).contains("PC-1040"), "{}", show(&out));
+        let left = d.direct_ok(&["ps", "-aq", "--filter", "name=^/bob-forged$"]);
+        assert!(left.trim().is_empty(), "bob-forged was created");
+        let out = bob(&[
+            "volume",
+            "create",
+            "--label",
+            &format!("{OWNER}=alice"),
+            "v",
+        ]);
+        assert!(stderr_of(&out).contains("PC-1040"), "{}", show(&out));
+        // Naming oneself is harmless.
+        let out = bob(&[
+            "volume",
+            "create",
+            "--label",
+            &format!("{OWNER}=bob"),
+            "bob-vol",
+        ]);
+        assert_ok(&out, "bob labels his own volume");
+    });
+
+    cases.run("names in use are not handed over", || {
+        // dockerd answers the create of an existing volume with that volume.
+        let out = bob(&["volume", "create", "alice-vol"]);
+        assert!(!out.status.success(), "{}", show(&out));
+        assert!(stderr_of(&out).contains("PC-1040"), "{}", show(&out));
+        let vol = d.direct_ok(&[
+            "volume",
+            "inspect",
+            "-f",
+            &format!("{{{{index .Labels \"{OWNER}\"}}}}"),
+            "alice-vol",
+        ]);
+        assert_eq!(vol.trim(), "alice");
+    });
+
+    cases.run(
+        "volume quota (max_volumes = 3) counted from the daemon",
+        || {
+            // alice-vol and two more: the fourth is refused; bob's count is his own.
+            assert_ok(&alice(&["volume", "create", "q1"]), "q1");
+            assert_ok(&alice(&["volume", "create", "q2"]), "q2");
+            let out = alice(&["volume", "create", "q3"]);
+            assert!(!out.status.success(), "{}", show(&out));
+            assert!(stderr_of(&out).contains("PC-1043"), "{}", show(&out));
+            assert!(
+                !d.direct(&["volume", "inspect", "q3"]).status.success(),
+                "q3 exists"
+            );
+            assert_ok(&bob(&["volume", "create", "bob-q"]), "bob's own quota");
+            // Room again once alice removes some.
+            assert_ok(&alice(&["volume", "rm", "q1", "q2"]), "alice volume rm");
+            assert_ok(&alice(&["volume", "create", "q3"]), "q3 within the quota");
+            assert_ok(&alice(&["volume", "rm", "q3"]), "alice volume rm q3");
+        },
+    );
+
+    cases.run("a prune removes only the tenant's objects", || {
+        assert_ok(&alice(&["stop", "-t", "0", "alice-web"]), "alice stop");
+        d.direct_ok(&["stop", "-t", "0", "operator-web"]);
+        assert_ok(&bob(&["container", "prune", "-f"]), "bob container prune");
+        for name in ["alice-web", "operator-web"] {
+            let left = d.direct_ok(&["ps", "-aq", "--filter", &format!("name=^/{name}$")]);
+            assert!(!left.trim().is_empty(), "bob's prune removed {name}");
+        }
+        assert_ok(
+            &alice(&["container", "prune", "-f"]),
+            "alice container prune",
+        );
+        let left = d.direct_ok(&["ps", "-aq", "--filter", "name=^/alice-web$"]);
+        assert!(left.trim().is_empty(), "alice's prune left alice-web");
+    });
+
+    cases.run("docker-compose works for a tenant and stays its own", || {
+        if !require_tool("docker-compose") {
+            return;
+        }
+        let dir = work.path().join("compose");
+        fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("docker-compose.yml");
+        fs::write(
+            &file,
+            format!(
+                "version: \"3\"\nservices:\n  web:\n    image: {TEST_IMAGE}\n    command: sleep 300\n    volumes: [\"data:/data\"]\nvolumes:\n  data: {{}}\n"
+            ),
+        )
+        .unwrap();
+        let compose = |args: &[&str]| compose_via(&proxy, &alice_dir, &file, "tc", args);
+        assert_ok(&compose(&["up", "-d"]), "alice docker-compose up -d");
+        let ps = compose(&["ps"]);
+        assert_ok(&ps, "alice docker-compose ps");
+        assert!(stdout_of(&ps).contains("tc_web_1"), "{}", show(&ps));
+        assert_eq!(owner_on_daemon(&d, "tc_web_1"), "alice");
+        let out = bob(&["ps", "-a", "--format", "{{.Names}}"]);
+        assert_ok(&out, "bob ps -a");
+        assert!(!stdout_of(&out).contains("tc_web_1"), "{}", show(&out));
+        assert_ok(&compose(&["down", "-v"]), "alice docker-compose down -v");
+        let left = d.direct_ok(&["ps", "-aq", "--filter", "name=tc_web"]);
+        assert!(left.trim().is_empty(), "compose down left containers");
+        assert!(
+            !d.direct(&["volume", "inspect", "tc_data"]).status.success(),
+            "compose down -v left tc_data"
+        );
+    });
+
+    d.remove_all_containers();
+    cases.finish();
+}

@@ -754,6 +754,20 @@ pub static ENDPOINT_SPEC: Obj = Obj {
     ],
 };
 
+/// `swarm.UpdateConfig` (also the type of `RollbackConfig`); `Delay` and `Monitor` are
+/// Go durations (integer nanoseconds).
+pub static UPDATE_CONFIG: Obj = Obj {
+    name: "UpdateConfig",
+    fields: &[
+        ("Parallelism", Ty::Int),
+        ("Delay", Ty::Int),
+        ("FailureAction", Ty::Str),
+        ("Monitor", Ty::Int),
+        ("MaxFailureRatio", Ty::Float),
+        ("Order", Ty::Str),
+    ],
+};
+
 /// Body of `POST /services/create` and `POST /services/{id}/update`:
 /// `swarm.ServiceSpec` with `Annotations` flattened (`ServiceSpec.Networks` was
 /// removed at HEAD; v28 and docker-py still have it).
@@ -764,8 +778,8 @@ pub static SERVICE_SPEC: Obj = Obj {
         ("Labels", Ty::Map(&Ty::Str)),
         ("TaskTemplate", Ty::Obj(&TASK_SPEC)),
         ("Mode", Ty::Any),
-        ("UpdateConfig", Ty::Any),
-        ("RollbackConfig", Ty::Any),
+        ("UpdateConfig", Ty::Obj(&UPDATE_CONFIG)),
+        ("RollbackConfig", Ty::Obj(&UPDATE_CONFIG)),
         ("Networks", Ty::List(&Ty::Obj(&NETWORK_ATTACHMENT_CONFIG))),
         ("EndpointSpec", Ty::Obj(&ENDPOINT_SPEC)),
     ],

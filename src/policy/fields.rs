@@ -6,7 +6,7 @@
 
 use crate::docker::json::Json;
 #[cfg(test)]
-use crate::docker::schema::{Obj, Ty};
+use crate::docker::schema::Obj;
 
 /// A field of a body struct, by its canonical (Go JSON) name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -131,23 +131,9 @@ fields! {
     task_limit of crate::docker::schema::TASK_LIMIT {
         MEMORY_BYTES = "MemoryBytes", NANO_CPUS = "NanoCPUs", PIDS = "Pids",
     }
-    /// `swarm.UpdateConfig`: read as `Any` by the body schema, so listed here.
-    update_config of super::SWARM_UPDATE_CONFIG { FAILURE_ACTION = "FailureAction" }
+    /// `swarm.UpdateConfig`.
+    update_config of crate::docker::schema::UPDATE_CONFIG { FAILURE_ACTION = "FailureAction" }
 }
-
-/// `swarm.UpdateConfig` (the body schema keeps it as `Any`): the fields a rule reads.
-#[cfg(test)]
-static SWARM_UPDATE_CONFIG: Obj = Obj {
-    name: "UpdateConfig",
-    fields: &[
-        ("Parallelism", Ty::Int),
-        ("Delay", Ty::Int),
-        ("FailureAction", Ty::Str),
-        ("Monitor", Ty::Int),
-        ("MaxFailureRatio", Ty::Float),
-        ("Order", Ty::Str),
-    ],
-};
 
 #[cfg(test)]
 fn assert_in_schema(names: &[Field], obj: &Obj) {

@@ -1671,6 +1671,17 @@ fn protected_services_cannot_be_removed_or_updated() {
             failing_back,
             Want::Deny(&["PC-1004"]),
         ),
+        // Go matches the key whatever its case, and keeps the last of two spellings.
+        (
+            "/services/web/update?version=3",
+            r#"{"Name":"web","TaskTemplate":{"ContainerSpec":{"Image":"x"}},"UpdateConfig":{"failureaction":"rollback"}}"#,
+            Want::Deny(&["PC-1004"]),
+        ),
+        (
+            "/services/web/update?version=3",
+            r#"{"Name":"web","TaskTemplate":{"ContainerSpec":{"Image":"x"}},"UpdateConfig":{"FailureAction":"pause","failureAction":"rollback"}}"#,
+            Want::Deny(&["PC-1004"]),
+        ),
         (
             "/services/api/update?version=3&rollback=previous",
             "{}",

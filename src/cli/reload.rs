@@ -16,6 +16,8 @@ pub struct Reloader {
     pub state: Arc<ProxyState>,
     /// Policy files and directories (empty: the built-in policy, never reloaded).
     pub policy_paths: Vec<PathBuf>,
+    /// Policy names bound to listeners (`?policy=NAME`): a reload must keep them all.
+    pub listener_policies: Vec<String>,
     /// The served TLS configuration and the files it was made of.
     pub tls: Option<(Arc<ReloadableTls>, TlsFiles)>,
 }
@@ -44,7 +46,11 @@ impl Reloader {
 
     fn reload(&self, why: &str) {
         if !self.policy_paths.is_empty() {
-            match PolicySet::load(&self.policy_paths) {
+            let loaded = PolicySet::load(&self.policy_paths).and_then(|set| {
+                set.check_listener_policies(self.listener_policies.iter().map(String::as_str))?;
+                Ok(set)
+            });
+            match loaded {
                 Ok(set) => {
                     let names: Vec<String> = set.policies.iter().map(|p| p.name.clone()).collect();
                     self.state.set_policies(set);

@@ -30,6 +30,10 @@ impl std::fmt::Debug for Observers {
 #[derive(Debug, Clone)]
 pub struct RequestLog {
     pub identity: String,
+    /// Unix-socket clients' peer credentials (`SO_PEERCRED`).
+    pub uid: Option<u32>,
+    pub gid: Option<u32>,
+    pub pid: Option<i32>,
     pub remote: String,
     pub method: String,
     pub path: String,
@@ -52,6 +56,9 @@ impl RequestLog {
     pub fn new(conn: &ConnInfo, method: &Method, uri: &Uri, observers: Arc<Observers>) -> Self {
         RequestLog {
             identity: conn.identity.name().to_string(),
+            uid: conn.identity.uid,
+            gid: conn.identity.gid,
+            pid: conn.identity.pid,
             remote: conn.remote.clone(),
             method: method.to_string(),
             path: uri.path().to_string(),
@@ -116,6 +123,9 @@ impl RequestLog {
             sink.write(&audit::Record {
                 ts: audit::now_rfc3339(),
                 identity: &self.identity,
+                uid: self.uid,
+                gid: self.gid,
+                pid: self.pid,
                 remote: &self.remote,
                 method: &self.method,
                 path: &self.path,
@@ -154,7 +164,8 @@ impl RequestLog {
             ($lvl:expr $(, $err:expr)?) => {
                 tracing::event!(
                     $lvl,
-                    identity = %self.identity, remote = %self.remote, method = %self.method,
+                    identity = %self.identity, uid = self.uid, gid = self.gid, pid = self.pid,
+                    remote = %self.remote, method = %self.method,
                     path = %self.path, op = %self.op, policy = %self.policy, decision = %self.decision,
                     rules = %rules, status = self.status, bytes_in = self.bytes_in,
                     bytes_out = self.bytes_out, duration_ms = format_args!("{ms:.2}"),

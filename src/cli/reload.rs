@@ -130,3 +130,47 @@ fn reopen_audit(state: &ProxyState) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proxy::upstream::{Connector, UpstreamAddr};
+
+    fn names(state: &ProxyState) -> Vec<String> {
+        state
+            .policies()
+            .policies
+            .iter()
+            .map(|p| p.name.clone())
+            .collect()
+    }
+
+    #[test]
+    fn a_reload_that_drops_a_listener_policy_is_rejected() {
+        let dir = tempfile::tempdir().unwrap();
+        let write = |file: &str, text: &str| std::fs::write(dir.path().join(file), text).unwrap();
+        write("a.toml", "name = \"default\"\ndefault = true\n");
+        write("b.toml", "name = \"traefik\"\n");
+        let paths = vec![dir.path().to_path_buf()];
+        let set = PolicySet::load(&paths).unwrap();
+        let connector = Connector::new(
+            UpstreamAddr::Unix("/nonexistent".into()),
+            Duration::from_secs(1),
+        );
+        let state = Arc::new(ProxyState::new(connector, set, Default::default()));
+        let r = Reloader {
+            state: state.clone(),
+            policy_paths: paths,
+            listener_policies: vec!["traefik".into()],
+            tls: None,
+        };
+        // Renamed away: the listener's policy would be gone, so the old set stays.
+        write("b.toml", "name = \"traefik2\"\n");
+        r.reload("test");
+        assert_eq!(names(&state), ["default", "traefik"]);
+        // A reload that keeps the name is taken.
+        write("c.toml", "name = \"traefik\"\n");
+        r.reload("test");
+        assert_eq!(names(&state), ["default", "traefik2", "traefik"]);
+    }
+}

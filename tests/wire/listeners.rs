@@ -214,3 +214,27 @@ async fn unix_peer_credentials_pick_the_policy_and_reach_the_audit() {
         assert_eq!(r["remote"], "unix", "{r}");
     }
 }
+
+/// `portcullis serve` refuses to start when a listener names a policy that is not
+/// loaded, and lists the loaded ones.
+#[test]
+fn serve_refuses_a_listener_policy_that_is_not_loaded() {
+    let dir = tempfile::tempdir().unwrap();
+    let listen = format!("unix://{}/p.sock?policy=traefk", dir.path().display());
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_portcullis"))
+        .args(["serve", "--listen", &listen, "--admin-listen", "off"])
+        .args(["--insecure-no-tls", "--policy"])
+        .arg(repo("policies/default.toml"))
+        .arg("--policy")
+        .arg(repo("policies/profiles/traefik.toml"))
+        .env("XDG_DATA_HOME", dir.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("\"traefk\"") && stderr.contains("loaded: default, traefik"),
+        "{stderr}"
+    );
+    assert!(!dir.path().join("p.sock").exists(), "nothing was bound");
+}

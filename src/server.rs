@@ -150,6 +150,9 @@ impl Server {
         let mut bound = Vec::new();
         for l in listens {
             let policy: Option<Arc<str>> = l.policy.as_deref().map(Arc::from);
+            if let Some(p) = &policy {
+                tracing::info!(listen = ?l.addr, policy = %p, "every client of this listener gets this policy");
+            }
             match &l.addr {
                 ListenAddr::Tcp(addr) => bound.push(Bound::Tcp(
                     TcpListener::bind(addr).await.map_err(|e| {

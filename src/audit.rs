@@ -69,6 +69,14 @@ impl Serialize for Outcome {
 pub struct Record<'a> {
     pub ts: String,
     pub identity: &'a str,
+    /// Unix-socket clients: the peer credentials (`SO_PEERCRED`) of the connecting
+    /// process; absent for TCP clients.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub uid: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gid: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pid: Option<i32>,
     pub remote: &'a str,
     pub method: &'a str,
     pub path: &'a str,
@@ -225,6 +233,9 @@ mod tests {
         let rec = Record {
             ts: now_rfc3339(),
             identity: "alice",
+            uid: None,
+            gid: None,
+            pid: None,
             remote: "127.0.0.1:1",
             method: "POST",
             path: "/containers/create",

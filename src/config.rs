@@ -22,7 +22,7 @@ use crate::certs;
 use crate::docker::path::ApiVersion;
 use crate::proxy::upstream::UpstreamAddr;
 use crate::proxy::Limits;
-use crate::server::ListenAddr;
+use crate::server::Listen;
 use crate::tls;
 
 /// The default of every setting that has a fixed one.
@@ -111,7 +111,8 @@ macro_rules! settings {
 }
 
 settings! {
-    /// Listen address, tcp://HOST:PORT or unix:///path (repeatable).
+    /// Listen address, tcp://HOST:PORT or unix:///path (repeatable); append ?policy=NAME
+    /// to apply that policy to every client of the listener.
     listen: Vec<String> = shown(defaults::LISTEN);
     /// Server certificate (PEM) for TCP listeners.
     tls_cert: PathBuf = None;
@@ -348,7 +349,8 @@ pub enum AdminListen {
 /// Validated settings.
 #[derive(Debug, Clone)]
 pub struct Config {
-    pub listen: Vec<ListenAddr>,
+    /// Listeners, each with the policy bound to it, if any.
+    pub listen: Vec<Listen>,
     pub tls: TlsMode,
     pub upstream: Upstream,
     /// Policy files and directories (empty: the built-in default policy).
@@ -369,6 +371,16 @@ pub struct Config {
     pub watch_interval: Option<Duration>,
     /// Threads serving connections.
     pub workers: usize,
+}
+
+impl Config {
+    /// The policy names the listeners bind (checked against the loaded policies).
+    pub fn listener_policies(&self) -> Vec<String> {
+        self.listen
+            .iter()
+            .filter_map(|l| l.policy.clone())
+            .collect()
+    }
 }
 
 /// The default data directory (dev certificates for the quick start).
@@ -392,11 +404,11 @@ impl Settings {
     /// Validate; every problem is reported.
     pub fn validate(self) -> Result<Config, Vec<String>> {
         let mut errors = Vec::new();
-        let listen: Vec<ListenAddr> = self
+        let listen: Vec<Listen> = self
             .listen
             .unwrap_or_else(|| vec![defaults::LISTEN.into()])
             .iter()
-            .filter_map(|l| ListenAddr::parse(l).map_err(|e| errors.push(e)).ok())
+            .filter_map(|l| Listen::parse(l).map_err(|e| errors.push(e)).ok())
             .collect();
         if listen.is_empty() && errors.is_empty() {
             errors.push("at least one --listen address is needed".into());

@@ -46,6 +46,56 @@ impl ListenAddr {
     }
 }
 
+/// One `--listen` entry: an address and, optionally, the policy that applies to every
+/// client of it, written `ADDRESS?policy=NAME` (`unix:///run/portcullis/traefik.sock?policy=traefik`).
+/// A listener-bound policy takes precedence over the policies' `[identities]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listen {
+    pub addr: ListenAddr,
+    /// The name of a loaded policy (checked when policies are loaded and reloaded).
+    pub policy: Option<String>,
+}
+
+impl Listen {
+    /// Parse `ADDRESS` or `ADDRESS?policy=NAME`; any other query is refused.
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let (addr, query) = match s.split_once('?') {
+            Some((a, q)) => (a, Some(q)),
+            None => (s, None),
+        };
+        let addr = ListenAddr::parse(addr)?;
+        let policy = match query {
+            None => None,
+            Some(q) => match q.split_once('=') {
+                Some(("policy", name)) if valid_policy_name(name) => Some(name.to_string()),
+                Some(("policy", name)) => {
+                    return Err(format!(
+                        "{s:?}: policy name {name:?} must be non-empty letters, digits, '-', '_' or '.'"
+                    ))
+                }
+                _ => {
+                    return Err(format!(
+                        "{s:?}: the only listener option is ?policy=NAME, got {q:?}"
+                    ))
+                }
+            },
+        };
+        Ok(Listen { addr, policy })
+    }
+}
+
+impl From<ListenAddr> for Listen {
+    fn from(addr: ListenAddr) -> Self {
+        Listen { addr, policy: None }
+    }
+}
+
+fn valid_policy_name(n: &str) -> bool {
+    !n.is_empty()
+        && n.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
 /// Server settings that are not about policy.
 #[derive(Clone)]
 pub struct ServerOptions {
@@ -64,8 +114,8 @@ pub struct ServerOptions {
 }
 
 enum Bound {
-    Tcp(TcpListener),
-    Unix(UnixListener, PathBuf),
+    Tcp(TcpListener, Option<Arc<str>>),
+    Unix(UnixListener, PathBuf, Option<Arc<str>>),
 }
 
 /// Bound listeners, ready to serve.
@@ -87,14 +137,29 @@ impl Server {
         state: Arc<ProxyState>,
         opts: ServerOptions,
     ) -> io::Result<Self> {
+        let listens: Vec<Listen> = addrs.iter().cloned().map(Listen::from).collect();
+        Server::bind_listeners(&listens, state, opts).await
+    }
+
+    /// Bind every listener, each with its bound policy if it names one.
+    pub async fn bind_listeners(
+        listens: &[Listen],
+        state: Arc<ProxyState>,
+        opts: ServerOptions,
+    ) -> io::Result<Self> {
         let mut bound = Vec::new();
-        for a in addrs {
-            match a {
-                ListenAddr::Tcp(addr) => {
-                    bound.push(Bound::Tcp(TcpListener::bind(addr).await.map_err(|e| {
+        for l in listens {
+            let policy: Option<Arc<str>> = l.policy.as_deref().map(Arc::from);
+            if let Some(p) = &policy {
+                tracing::info!(listen = ?l.addr, policy = %p, "every client of this listener gets this policy");
+            }
+            match &l.addr {
+                ListenAddr::Tcp(addr) => bound.push(Bound::Tcp(
+                    TcpListener::bind(addr).await.map_err(|e| {
                         io::Error::new(e.kind(), format!("cannot listen on tcp://{addr}: {e}"))
-                    })?))
-                }
+                    })?,
+                    policy,
+                )),
                 ListenAddr::Unix(path) => {
                     if path.exists() {
                         // A stale socket from an earlier run; refuse to remove anything else.
@@ -109,7 +174,7 @@ impl Server {
                             format!("cannot listen on unix://{}: {e}", path.display()),
                         )
                     })?;
-                    bound.push(Bound::Unix(l, path.clone()));
+                    bound.push(Bound::Unix(l, path.clone(), policy));
                 }
             }
         }
@@ -127,11 +192,11 @@ impl Server {
         self.bound
             .iter()
             .map(|b| match b {
-                Bound::Tcp(l) => match l.local_addr() {
+                Bound::Tcp(l, _) => match l.local_addr() {
                     Ok(a) => format!("tcp://{a}"),
                     Err(_) => "tcp://?".into(),
                 },
-                Bound::Unix(_, p) => format!("unix://{}", p.display()),
+                Bound::Unix(_, p, _) => format!("unix://{}", p.display()),
             })
             .collect()
     }
@@ -151,10 +216,10 @@ impl Server {
         let mut listeners = Vec::new();
         for b in self.bound {
             let l = match b {
-                Bound::Tcp(l) => l.into_std().map(StdBound::Tcp),
-                Bound::Unix(l, p) => {
+                Bound::Tcp(l, pol) => l.into_std().map(|l| StdBound::Tcp(l, pol)),
+                Bound::Unix(l, p, pol) => {
                     unix_paths.push(p);
-                    l.into_std().map(StdBound::Unix)
+                    l.into_std().map(|l| StdBound::Unix(l, pol))
                 }
             };
             match l {
@@ -201,8 +266,8 @@ impl Server {
                         let mut loops = Vec::new();
                         for l in copies {
                             match l.into_tokio() {
-                                Ok(Bound::Tcp(l)) => loops.push(tokio::spawn(accept_tcp(l, ctx.clone()))),
-                                Ok(Bound::Unix(l, _)) => loops.push(tokio::spawn(accept_unix(l, ctx.clone()))),
+                                Ok(Bound::Tcp(l, pol)) => loops.push(tokio::spawn(accept_tcp(l, pol, ctx.clone()))),
+                                Ok(Bound::Unix(l, _, pol)) => loops.push(tokio::spawn(accept_unix(l, pol, ctx.clone()))),
                                 Err(e) => tracing::error!(worker = shard, error = %e, "cannot register a listener"),
                             }
                         }
@@ -253,23 +318,23 @@ impl Server {
 
 /// A listener detached from any runtime, to be duplicated into each worker's.
 enum StdBound {
-    Tcp(std::net::TcpListener),
-    Unix(std::os::unix::net::UnixListener),
+    Tcp(std::net::TcpListener, Option<Arc<str>>),
+    Unix(std::os::unix::net::UnixListener, Option<Arc<str>>),
 }
 
 impl StdBound {
     fn try_clone(&self) -> io::Result<StdBound> {
         Ok(match self {
-            StdBound::Tcp(l) => StdBound::Tcp(l.try_clone()?),
-            StdBound::Unix(l) => StdBound::Unix(l.try_clone()?),
+            StdBound::Tcp(l, p) => StdBound::Tcp(l.try_clone()?, p.clone()),
+            StdBound::Unix(l, p) => StdBound::Unix(l.try_clone()?, p.clone()),
         })
     }
 
     /// Register with the current runtime (the duplicate shares the non-blocking flag).
     fn into_tokio(self) -> io::Result<Bound> {
         Ok(match self {
-            StdBound::Tcp(l) => Bound::Tcp(TcpListener::from_std(l)?),
-            StdBound::Unix(l) => Bound::Unix(UnixListener::from_std(l)?, PathBuf::new()),
+            StdBound::Tcp(l, p) => Bound::Tcp(TcpListener::from_std(l)?, p),
+            StdBound::Unix(l, p) => Bound::Unix(UnixListener::from_std(l)?, PathBuf::new(), p),
         })
     }
 }
@@ -282,7 +347,7 @@ struct AcceptCtx {
     shutdown: watch::Receiver<bool>,
 }
 
-async fn accept_tcp(l: TcpListener, mut ctx: AcceptCtx) {
+async fn accept_tcp(l: TcpListener, policy: Option<Arc<str>>, mut ctx: AcceptCtx) {
     loop {
         let (sock, peer) = tokio::select! {
             r = l.accept() => match r {
@@ -304,12 +369,16 @@ async fn accept_tcp(l: TcpListener, mut ctx: AcceptCtx) {
         };
         let _ = sock.set_nodelay(true);
         let c = ctx.clone();
+        let policy = policy.clone();
         tokio::spawn(async move {
             match c.opts.tls {
-                Some(_) => tls_connection(sock, peer, slot, c).await,
+                Some(_) => tls_connection(sock, peer, slot, policy, c).await,
                 None => {
                     let info = ConnInfo {
-                        identity: Arc::new(Identity::transport("tcp")),
+                        identity: Arc::new(Identity {
+                            listener_policy: policy,
+                            ..Identity::transport("tcp")
+                        }),
                         remote: peer.to_string(),
                         slot: Some(slot),
                     };
@@ -324,6 +393,7 @@ async fn tls_connection(
     sock: tokio::net::TcpStream,
     peer: SocketAddr,
     slot: TrackGuard,
+    policy: Option<Arc<str>>,
     c: AcceptCtx,
 ) {
     let Some(tls) = c.opts.tls.as_ref().map(|t| t.get()) else {
@@ -341,7 +411,7 @@ async fn tls_connection(
             return;
         }
     };
-    let identity = match stream
+    let mut identity = match stream
         .get_ref()
         .1
         .peer_certificates()
@@ -350,6 +420,7 @@ async fn tls_connection(
         Some(cert) => Identity::from_certificate(cert.as_ref()),
         None => Identity::transport(if c.opts.mtls { "mtls" } else { "tls" }),
     };
+    identity.listener_policy = policy;
     let info = ConnInfo {
         identity: Arc::new(identity),
         remote: peer.to_string(),
@@ -358,7 +429,7 @@ async fn tls_connection(
     serve_connection(stream, info, c).await
 }
 
-async fn accept_unix(l: UnixListener, mut ctx: AcceptCtx) {
+async fn accept_unix(l: UnixListener, policy: Option<Arc<str>>, mut ctx: AcceptCtx) {
     loop {
         let sock = tokio::select! {
             r = l.accept() => match r {
@@ -379,10 +450,20 @@ async fn accept_unix(l: UnixListener, mut ctx: AcceptCtx) {
             drop(sock);
             continue;
         };
+        // SO_PEERCRED: who connected, as the kernel recorded it at connect time. Without
+        // it the client is an anonymous `unix` client (no uid to match).
+        let mut identity = match sock.peer_cred() {
+            Ok(cred) => Identity::unix_peer(cred.uid(), cred.gid(), cred.pid()),
+            Err(e) => {
+                tracing::debug!(error = %e, "no peer credentials for a unix client");
+                Identity::transport("unix")
+            }
+        };
+        identity.listener_policy = policy.clone();
         let c = ctx.clone();
         tokio::spawn(async move {
             let info = ConnInfo {
-                identity: Arc::new(Identity::transport("unix")),
+                identity: Arc::new(identity),
                 remote: "unix".into(),
                 slot: Some(slot),
             };

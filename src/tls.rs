@@ -23,6 +23,14 @@ pub struct Identity {
     pub sans: Vec<String>,
     /// How the client reached us: `mtls`, `tls`, `tcp` (no TLS) or `unix`.
     pub transport: &'static str,
+    /// Unix-socket clients: the connecting process's user, group and process id as the
+    /// kernel reports them (`SO_PEERCRED`, taken when the connection was made).
+    pub uid: Option<u32>,
+    pub gid: Option<u32>,
+    pub pid: Option<i32>,
+    /// The policy named by the listener the client connected to (`?policy=NAME`); it
+    /// takes precedence over every `[identities]` match.
+    pub listener_policy: Option<Arc<str>>,
 }
 
 impl Identity {
@@ -36,6 +44,16 @@ impl Identity {
     /// A short name for logs: the CN, else the transport.
     pub fn name(&self) -> &str {
         self.common_name.as_deref().unwrap_or(self.transport)
+    }
+
+    /// A unix-socket client with the kernel's peer credentials (`SO_PEERCRED`).
+    pub fn unix_peer(uid: u32, gid: u32, pid: Option<i32>) -> Self {
+        Identity {
+            uid: Some(uid),
+            gid: Some(gid),
+            pid,
+            ..Identity::transport("unix")
+        }
     }
 
     /// Read subject CN, O, OU and SANs from a verified end-entity certificate.

@@ -16,6 +16,8 @@ pub struct Reloader {
     pub state: Arc<ProxyState>,
     /// Policy files and directories (empty: the built-in policy, never reloaded).
     pub policy_paths: Vec<PathBuf>,
+    /// Policy names bound to listeners (`?policy=NAME`): a reload must keep them all.
+    pub listener_policies: Vec<String>,
     /// The served TLS configuration and the files it was made of.
     pub tls: Option<(Arc<ReloadableTls>, TlsFiles)>,
 }
@@ -44,7 +46,11 @@ impl Reloader {
 
     fn reload(&self, why: &str) {
         if !self.policy_paths.is_empty() {
-            match PolicySet::load(&self.policy_paths) {
+            let loaded = PolicySet::load(&self.policy_paths).and_then(|set| {
+                set.check_listener_policies(self.listener_policies.iter().map(String::as_str))?;
+                Ok(set)
+            });
+            match loaded {
                 Ok(set) => {
                     let names: Vec<String> = set.policies.iter().map(|p| p.name.clone()).collect();
                     self.state.set_policies(set);
@@ -122,5 +128,49 @@ fn reopen_audit(state: &ProxyState) {
             Ok(()) => tracing::info!("audit log reopened"),
             Err(e) => tracing::error!(error = %e, "cannot reopen the audit log"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proxy::upstream::{Connector, UpstreamAddr};
+
+    fn names(state: &ProxyState) -> Vec<String> {
+        state
+            .policies()
+            .policies
+            .iter()
+            .map(|p| p.name.clone())
+            .collect()
+    }
+
+    #[test]
+    fn a_reload_that_drops_a_listener_policy_is_rejected() {
+        let dir = tempfile::tempdir().unwrap();
+        let write = |file: &str, text: &str| std::fs::write(dir.path().join(file), text).unwrap();
+        write("a.toml", "name = \"default\"\ndefault = true\n");
+        write("b.toml", "name = \"traefik\"\n");
+        let paths = vec![dir.path().to_path_buf()];
+        let set = PolicySet::load(&paths).unwrap();
+        let connector = Connector::new(
+            UpstreamAddr::Unix("/nonexistent".into()),
+            Duration::from_secs(1),
+        );
+        let state = Arc::new(ProxyState::new(connector, set, Default::default()));
+        let r = Reloader {
+            state: state.clone(),
+            policy_paths: paths,
+            listener_policies: vec!["traefik".into()],
+            tls: None,
+        };
+        // Renamed away: the listener's policy would be gone, so the old set stays.
+        write("b.toml", "name = \"traefik2\"\n");
+        r.reload("test");
+        assert_eq!(names(&state), ["default", "traefik"]);
+        // A reload that keeps the name is taken.
+        write("c.toml", "name = \"traefik\"\n");
+        r.reload("test");
+        assert_eq!(names(&state), ["default", "traefik2", "traefik"]);
     }
 }

@@ -75,7 +75,11 @@ fn serve(cfg: Config) -> ExitCode {
         Some(_) => true,
     };
 
-    let policies = match super::policy::load(&cfg.policy) {
+    let bound_policies = cfg.listener_policies();
+    let policies = match super::policy::load(&cfg.policy).and_then(|set| {
+        set.check_listener_policies(bound_policies.iter().map(String::as_str))?;
+        Ok(set)
+    }) {
         Ok(p) => p,
         Err(errors) => {
             for e in &errors {
@@ -129,7 +133,7 @@ fn serve(cfg: Config) -> ExitCode {
             max_connections: cfg.max_connections,
             workers: cfg.workers,
         };
-        let server = match Server::bind(&cfg.listen, state.clone(), opts).await {
+        let server = match Server::bind_listeners(&cfg.listen, state.clone(), opts).await {
             Ok(s) => s,
             Err(e) => return fail(&e.to_string()),
         };
@@ -149,6 +153,7 @@ fn serve(cfg: Config) -> ExitCode {
         let reloader = Arc::new(Reloader {
             state: state.clone(),
             policy_paths: cfg.policy.clone(),
+            listener_policies: bound_policies,
             tls: tls_config.zip(serving.files),
         });
         tokio::spawn(reload_on_signals(reloader.clone()));

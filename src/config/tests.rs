@@ -1,6 +1,7 @@
 //! Tests of the settings: overlay, validation into typed values, defaults, the README table.
 
 use super::*;
+use crate::server::ListenAddr;
 
 #[test]
 fn flags_override_file_and_errors_are_collected() {
@@ -18,7 +19,10 @@ fn flags_override_file_and_errors_are_collected() {
     assert_eq!(c.tls, TlsMode::Insecure);
     assert_eq!(c.limits.max_body, 100);
     assert_eq!(c.limits.body_timeout, Duration::from_secs(60));
-    assert_eq!(c.listen, vec![ListenAddr::Tcp("0.0.0.0:2376".into())]);
+    assert_eq!(
+        c.listen,
+        vec![ListenAddr::Tcp("0.0.0.0:2376".into()).into()]
+    );
 
     let bad = Settings {
         listen: Some(vec!["http://x".into()]),
@@ -51,7 +55,10 @@ fn defaults_are_the_proxy_limits() {
     assert_eq!(c.limits.min_api, d.min_api);
     assert_eq!(c.limits.response_timeout, d.response_timeout);
     assert_eq!(c.limits.body_timeout, d.body_timeout);
-    assert_eq!(c.listen, vec![ListenAddr::Tcp("127.0.0.1:2376".into())]);
+    assert_eq!(
+        c.listen,
+        vec![ListenAddr::Tcp("127.0.0.1:2376".into()).into()]
+    );
     assert_eq!(c.upstream, Upstream::Unix("/var/run/docker.sock".into()));
     assert_eq!(
         c.admin,
@@ -199,4 +206,48 @@ fn readme_table_matches_the_settings() {
     }
     // The first cell names the config key too where it differs in shape (lists).
     assert!(section.contains("`--listen` / `listen` (list)"));
+}
+
+#[test]
+fn listeners_may_name_a_policy() {
+    let file: Settings = toml::from_str(
+        "listen = [\"unix:///run/p/traefik.sock?policy=traefik\", \"tcp://127.0.0.1:2376\"]\ninsecure_no_tls = true\n",
+    )
+    .unwrap();
+    let c = file.validate().unwrap();
+    assert_eq!(
+        c.listen,
+        vec![
+            Listen {
+                addr: ListenAddr::Unix("/run/p/traefik.sock".into()),
+                policy: Some("traefik".into()),
+            },
+            ListenAddr::Tcp("127.0.0.1:2376".into()).into(),
+        ]
+    );
+    assert_eq!(c.listener_policies(), ["traefik"]);
+}
+
+#[test]
+fn listener_options_other_than_policy_are_refused() {
+    for bad in [
+        "unix:///run/p.sock?policy=",
+        "unix:///run/p.sock?policy",
+        "unix:///run/p.sock?polcy=traefik",
+        "tcp://127.0.0.1:1?policy=a b",
+        "unix:///run/p.sock?policy=a&mode=x",
+    ] {
+        let s = Settings {
+            listen: Some(vec![bad.into()]),
+            insecure_no_tls: Some(true),
+            ..Default::default()
+        };
+        let errors = s.validate().expect_err(bad);
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.contains(bad) && e.contains("policy")),
+            "{bad}: {errors:?}"
+        );
+    }
 }

@@ -587,14 +587,65 @@ impl PolicySet {
         PolicySet::new(policies)
     }
 
-    /// The policy that applies to a client: the first whose `identities` match, else
-    /// the default.
+    /// The policy that applies to a client: the one its listener names (`?policy=NAME`,
+    /// which takes precedence), else the first whose `identities` match, else the
+    /// default. A listener naming a policy the set lacks gets [`refuse_all`]: loading
+    /// and reloading check the names ([`PolicySet::check_listener_policies`]), so this
+    /// is only the fail-closed backstop.
     pub fn for_identity(&self, id: &Identity) -> &Policy {
+        if let Some(name) = id.listener_policy.as_deref() {
+            return self
+                .policies
+                .iter()
+                .find(|p| p.name == name)
+                .unwrap_or_else(|| refuse_all());
+        }
         self.policies
             .iter()
             .find(|p| identity_matches(&p.identities, id))
             .unwrap_or(&self.policies[self.default_index])
     }
+
+    /// Every listener-bound policy name must be a loaded policy; the error lists the
+    /// known names.
+    pub fn check_listener_policies<'a>(
+        &self,
+        names: impl IntoIterator<Item = &'a str>,
+    ) -> Result<(), Vec<PolicyError>> {
+        let known: Vec<&str> = self.policies.iter().map(|p| p.name.as_str()).collect();
+        let errors: Vec<PolicyError> = names
+            .into_iter()
+            .filter(|n| !known.contains(n))
+            .map(|n| PolicyError {
+                file: "--listen".into(),
+                message: format!(
+                    "a listener names policy {n:?}, which is not loaded (loaded: {})",
+                    known.join(", ")
+                ),
+            })
+            .collect();
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors)
+        }
+    }
+}
+
+/// A policy that refuses every operation, for a listener whose policy is missing.
+fn refuse_all() -> &'static Policy {
+    static P: std::sync::OnceLock<Policy> = std::sync::OnceLock::new();
+    P.get_or_init(|| {
+        let text = r#"
+name = "<missing listener policy>"
+[endpoints]
+deny_groups = ["system", "container", "exec", "image", "volume", "network", "build",
+  "swarm", "node", "service", "task", "secret", "config", "plugin", "distribution",
+  "session", "checkpoint", "unknown"]
+allow_operations = []
+"#;
+        Policy::from_toml(text, Path::new("<refuse-all>")).expect("the refuse-all policy is valid")
+    })
 }
 
 fn identity_matches(m: &model::IdentityMatch, id: &Identity) -> bool {
@@ -605,12 +656,71 @@ fn identity_matches(m: &model::IdentityMatch, id: &Identity) -> bool {
         || any(&m.organizations, &id.organizations)
         || any(&m.org_units, &id.org_units)
         || any(&m.sans, &id.sans)
+        || id.uid.is_some_and(|u| m.uids.contains(&u))
+        || id.gid.is_some_and(|g| m.gids.contains(&g))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    fn two_policies() -> PolicySet {
+        let default =
+            Policy::from_toml("name = \"default\"\ndefault = true\n", Path::new("d.toml")).unwrap();
+        let ops = Policy::from_toml(
+            "name = \"ops\"\n[identities]\nuids = [1000]\ngids = [50]\n",
+            Path::new("o.toml"),
+        )
+        .unwrap();
+        PolicySet::new(vec![default, ops]).unwrap()
+    }
+
+    #[test]
+    fn unix_peer_credentials_match_uids_and_gids() {
+        let set = two_policies();
+        assert_eq!(
+            set.for_identity(&Identity::unix_peer(1000, 1, Some(7)))
+                .name,
+            "ops"
+        );
+        assert_eq!(
+            set.for_identity(&Identity::unix_peer(2, 50, None)).name,
+            "ops"
+        );
+        assert_eq!(
+            set.for_identity(&Identity::unix_peer(2, 2, None)).name,
+            "default"
+        );
+        // A TCP client has no uid, whatever the list holds.
+        assert_eq!(
+            set.for_identity(&Identity::transport("tcp")).name,
+            "default"
+        );
+    }
+
+    #[test]
+    fn a_listener_policy_takes_precedence() {
+        let set = two_policies();
+        let bound = |name: &str| Identity {
+            listener_policy: Some(name.into()),
+            ..Identity::unix_peer(1000, 50, None)
+        };
+        assert_eq!(set.for_identity(&bound("default")).name, "default");
+        assert_eq!(set.for_identity(&bound("ops")).name, "ops");
+        // Unreachable after the load-time check, and then refused, never the default.
+        let missing = set.for_identity(&bound("gone"));
+        assert_eq!(missing.name, "<missing listener policy>");
+        assert!(missing.endpoints.denies(crate::docker::route::OpKind::Ping));
+        assert!(set.check_listener_policies(["ops", "default"]).is_ok());
+        let errors = set.check_listener_policies(["ops", "traefik"]).unwrap_err();
+        assert_eq!(errors.len(), 1);
+        let msg = errors[0].to_string();
+        assert!(
+            msg.contains("\"traefik\"") && msg.contains("loaded: default, ops"),
+            "{msg}"
+        );
+    }
 
     fn keys(hc: &Json) -> Vec<String> {
         hc.as_object()

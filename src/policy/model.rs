@@ -29,6 +29,11 @@ pub struct IdentityMatch {
     pub organizations: Vec<String>,
     pub org_units: Vec<String>,
     pub sans: Vec<String>,
+    /// Unix-socket clients whose connecting process runs as one of these users
+    /// (`SO_PEERCRED`).
+    pub uids: Vec<u32>,
+    /// Unix-socket clients whose connecting process runs with one of these primary groups.
+    pub gids: Vec<u32>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

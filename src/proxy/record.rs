@@ -30,6 +30,10 @@ impl std::fmt::Debug for Observers {
 #[derive(Debug, Clone)]
 pub struct RequestLog {
     pub identity: String,
+    /// Unix-socket clients' peer credentials (`SO_PEERCRED`).
+    pub uid: Option<u32>,
+    pub gid: Option<u32>,
+    pub pid: Option<i32>,
     pub remote: String,
     pub method: String,
     pub path: String,
@@ -54,6 +58,9 @@ impl RequestLog {
     pub fn new(conn: &ConnInfo, method: &Method, uri: &Uri, observers: Arc<Observers>) -> Self {
         RequestLog {
             identity: conn.identity.name().to_string(),
+            uid: conn.identity.uid,
+            gid: conn.identity.gid,
+            pid: conn.identity.pid,
             remote: conn.remote.clone(),
             method: method.to_string(),
             path: uri.path().to_string(),
@@ -119,6 +126,9 @@ impl RequestLog {
             sink.write(&audit::Record {
                 ts: audit::now_rfc3339(),
                 identity: &self.identity,
+                uid: self.uid,
+                gid: self.gid,
+                pid: self.pid,
                 remote: &self.remote,
                 method: &self.method,
                 path: &self.path,
@@ -159,8 +169,10 @@ impl RequestLog {
             ($lvl:expr $(, $err:expr)?) => {
                 tracing::event!(
                     $lvl,
-                    identity = %self.identity, remote = %self.remote, method = %self.method,
-                    path = %self.path, op = %self.op, policy = %self.policy, tenant = %tenant, decision = %self.decision,
+                    identity = %self.identity, uid = self.uid, gid = self.gid, pid = self.pid,
+                    remote = %self.remote, method = %self.method,
+                    path = %self.path, op = %self.op, policy = %self.policy, tenant = %tenant,
+                    decision = %self.decision,
                     rules = %rules, status = self.status, bytes_in = self.bytes_in,
                     bytes_out = self.bytes_out, duration_ms = format_args!("{ms:.2}"),
                     $(error = %$err,)? "request"

@@ -313,7 +313,7 @@ mod tests {
             organizations: o.iter().map(|s| s.to_string()).collect(),
             org_units: ou.iter().map(|s| s.to_string()).collect(),
             sans: san.iter().map(|s| s.to_string()).collect(),
-            transport: "mtls",
+            ..Identity::transport("mtls")
         }
     }
 

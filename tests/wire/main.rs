@@ -5,6 +5,7 @@
 //!   an upstream dying mid-stream, graceful shutdown;
 //! * `abuse`: malformed, ambiguous and hostile HTTP/1.x;
 //! * `identity`: mutual TLS against the real `portcullis serve` binary;
+//! * `listeners`: per-listener policies and unix peer credentials (no TLS);
 //! * `parity`: the served path and the pure path (`policy explain`) decide alike.
 
 #[path = "../common/mod.rs"]
@@ -12,5 +13,6 @@ pub mod common;
 
 mod abuse;
 mod identity;
+mod listeners;
 mod parity;
 mod transparency;

@@ -10,15 +10,17 @@
 # hello-world:latest) are tagged from one busybox rootfs made with `docker import`.
 # Then docker-py's tests/integration (swarm, service, secret, config, node and plugin
 # files excluded: they need a swarm or the internet) run with pytest three ways:
-#   direct     DOCKER_HOST=unix://<private dockerd>
+#   direct     dockerd's own mutual-TLS listener (same CA and client certificate as
+#              the audit run, so the SDK environment differs only in DOCKER_HOST)
 #   audit      through Portcullis, permissive (audit-only) policy
 #   default    through Portcullis, default policy
 # and the per-test outcomes are compared; every test whose outcome differs from the
 # direct run is printed, with the first line of its failure.
+# ORACLE_UNIX=1 adds a fourth run, direct on the unix socket (`unix` in the table).
 # PORTCULLIS_BIN=path uses that binary (else `cargo build` debug in this worktree).
 # DOCKER_TEST_API_VERSION defaults to 1.41 (the daemon here is 20.10).
 set -euo pipefail
-usage() { sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; }
 [[ $# -ge 1 ]] || { usage; exit 2; }
 PY=$(cd "$1" && pwd); shift
 ONLY=(); OUT=""
@@ -68,10 +70,21 @@ export DOCKER_CONFIG=$T/cli
 # requests lets REQUESTS_CA_BUNDLE or CURL_CA_BUNDLE replace the SDK's ca.pem.
 unset DOCKER_HOST DOCKER_CONTEXT DOCKER_TLS_VERIFY DOCKER_CERT_PATH REQUESTS_CA_BUNDLE CURL_CA_BUNDLE
 mkdir -p "$T/cli" "$T/rootfs/bin" "$T/rootfs/tmp" "$T/rootfs/etc"
-dockerd --host "unix://$T/docker.sock" --data-root "$T/data" --exec-root "$T/exec" \
+"$PORTCULLIS" certs init --dir "$T/certs" >/dev/null
+"$PORTCULLIS" certs client auditor --org auditors --dir "$T/certs" >/dev/null
+"$PORTCULLIS" certs client tenant --dir "$T/certs" >/dev/null
+# dockerd also listens with mutual TLS (Portcullis's server certificate and CA), so the
+# direct run uses the same transport and client certificate as the proxied runs.
+DPORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+dockerd --host "unix://$T/docker.sock" --host "tcp://127.0.0.1:$DPORT" --tlsverify \
+    --tlscacert "$T/certs/ca.pem" --tlscert "$T/certs/server-cert.pem" \
+    --tlskey "$T/certs/server-key.pem" --data-root "$T/data" --exec-root "$T/exec" \
     --pidfile "$T/docker.pid" --iptables=false --ip6tables=false </dev/null >"$T/dockerd.log" 2>&1 &
 DOCKERD_PID=$!
 wait_for 60 dockerd docker -H "unix://$T/docker.sock" version
+wait_for 30 "dockerd's TLS listener" docker -H "tcp://127.0.0.1:$DPORT" --tlsverify \
+    --tlscacert "$T/certs/ca.pem" --tlscert "$T/certs/clients/auditor/cert.pem" \
+    --tlskey "$T/certs/clients/auditor/key.pem" version
 D="docker -H unix://$T/docker.sock"
 cp "$(command -v busybox)" "$T/rootfs/bin/busybox"
 for a in $("$T/rootfs/bin/busybox" --list); do [[ $a == busybox ]] || ln -s busybox "$T/rootfs/bin/$a"; done
@@ -80,9 +93,6 @@ echo 'root:x:0:0:root:/root:/bin/sh' >"$T/rootfs/etc/passwd"
 tar -C "$T/rootfs" -c . | $D import -c 'CMD ["/bin/sh"]' - alpine:3.10 >/dev/null
 for tag in alpine:latest busybox:latest hello-world:latest; do $D tag alpine:3.10 "$tag"; done
 
-"$PORTCULLIS" certs init --dir "$T/certs" >/dev/null
-"$PORTCULLIS" certs client auditor --org auditors --dir "$T/certs" >/dev/null
-"$PORTCULLIS" certs client tenant --dir "$T/certs" >/dev/null
 mkdir -p "$T/policy"
 cp "$ROOT/policies/permissive.toml" "$ROOT/policies/default.toml" "$T/policy/"
 NO_COLOR=1 RUST_LOG=${RUST_LOG:-info} "$PORTCULLIS" serve --listen tcp://127.0.0.1:0 \
@@ -119,7 +129,8 @@ run() { # run NAME, with DOCKER_* set by the caller
     $D network prune -f >/dev/null 2>&1 || true
     $D volume prune -f >/dev/null 2>&1 || true
 }
-DOCKER_HOST=unix://$T/docker.sock run direct
+DOCKER_HOST=tcp://127.0.0.1:$DPORT DOCKER_TLS_VERIFY=1 DOCKER_CERT_PATH=$T/certs/clients/auditor run direct
+[[ ${ORACLE_UNIX:-} != 1 ]] || DOCKER_HOST=unix://$T/docker.sock run unix
 DOCKER_HOST=tcp://$ADDR DOCKER_TLS_VERIFY=1 DOCKER_CERT_PATH=$T/certs/clients/auditor run audit
 DOCKER_HOST=tcp://$ADDR DOCKER_TLS_VERIFY=1 DOCKER_CERT_PATH=$T/certs/clients/tenant run default
 

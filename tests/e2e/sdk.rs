@@ -120,25 +120,7 @@ fn python_sdk_through_portcullis() {
     );
     let script = tmp.path().join("workflow.py");
     fs::write(&script, SCRIPT).unwrap();
-    let mut cmd = std::process::Command::new(&python);
-    // requests lets these override the SDK's own CA (psf/requests#3829); a tenant's
-    // shell would not have them pointing elsewhere.
-    for var in [
-        "REQUESTS_CA_BUNDLE",
-        "CURL_CA_BUNDLE",
-        "DOCKER_HOST",
-        "DOCKER_TLS_VERIFY",
-        "DOCKER_CERT_PATH",
-    ] {
-        cmd.env_remove(var);
-    }
-    cmd.arg(&script)
-        .arg(format!(
-            "tcp://localhost:{}",
-            proxy.addr.rsplit(':').next().unwrap()
-        ))
-        .arg(&certs.client_dir)
-        .arg(TEST_IMAGE);
+    let cmd = sdk_command(&python, &script, &proxy, &certs);
     let out = run_command(cmd, Input::Null, Duration::from_secs(300));
     println!("{}", stdout_of(&out));
     assert!(
@@ -240,23 +222,7 @@ fn run_sdk_script(script_text: &str, name: &str) -> Option<String> {
     let proxy = Proxy::start(daemon.socket(), &certs, Some(&policy), &[]);
     let script = tmp.path().join(format!("{name}.py"));
     fs::write(&script, script_text).unwrap();
-    let mut cmd = std::process::Command::new(&python);
-    for var in [
-        "REQUESTS_CA_BUNDLE",
-        "CURL_CA_BUNDLE",
-        "DOCKER_HOST",
-        "DOCKER_TLS_VERIFY",
-        "DOCKER_CERT_PATH",
-    ] {
-        cmd.env_remove(var);
-    }
-    cmd.arg(&script)
-        .arg(format!(
-            "tcp://localhost:{}",
-            proxy.addr.rsplit(':').next().unwrap()
-        ))
-        .arg(&certs.client_dir)
-        .arg(TEST_IMAGE);
+    let cmd = sdk_command(&python, &script, &proxy, &certs);
     let out = run_command(cmd, Input::Null, Duration::from_secs(300));
     assert!(
         out.status.success() && stdout_of(&out).contains("\ndone"),
@@ -287,4 +253,34 @@ fn python_sdk_build_gzip_through_portcullis() {
         return;
     };
     assert!(out.contains("ok build(gzip)"), "{out}");
+}
+
+/// `python SCRIPT DOCKER_HOST CERT_DIR IMAGE` for the SDK through `proxy`, with the
+/// variables that would redirect its TLS or host cleared: `requests` lets
+/// `REQUESTS_CA_BUNDLE`/`CURL_CA_BUNDLE` override the SDK's own CA (psf/requests#3829),
+/// and a tenant's shell would not have them pointing elsewhere.
+fn sdk_command(
+    python: &str,
+    script: &Path,
+    proxy: &Proxy,
+    certs: &TestCerts,
+) -> std::process::Command {
+    let mut cmd = std::process::Command::new(python);
+    for var in [
+        "REQUESTS_CA_BUNDLE",
+        "CURL_CA_BUNDLE",
+        "DOCKER_HOST",
+        "DOCKER_TLS_VERIFY",
+        "DOCKER_CERT_PATH",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd.arg(script)
+        .arg(format!(
+            "tcp://localhost:{}",
+            proxy.addr.rsplit(':').next().unwrap()
+        ))
+        .arg(&certs.client_dir)
+        .arg(TEST_IMAGE);
+    cmd
 }

@@ -96,6 +96,7 @@ fn explain(
             return ExitCode::FAILURE;
         }
     };
+    let certified = identity.is_some();
     let id = Identity {
         common_name: identity,
         ..Identity::transport("mtls")
@@ -110,7 +111,8 @@ fn explain(
     let policy = set.for_identity(&id);
     println!("tenancy: {}", policy.tenancy.describe());
     match policy.tenancy.tenant_of(&id) {
-        Ok(Some(t)) => println!("tenant: {t}"),
+        Ok(Some(t)) if certified => println!("tenant: {t}"),
+        Ok(Some(t)) => println!("tenant: {t} (no --identity: a client without a certificate)"),
         Ok(None) => {}
         Err(e) => println!("tenant: none ({e})"),
     }

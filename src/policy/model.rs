@@ -209,9 +209,10 @@ pub struct PolicyFile {
     pub images: Images,
     #[serde(default)]
     pub registries: Registries,
-    /// Tenant isolation; without the table, isolation is off.
+    /// Tenant isolation; like every other table, an omitted `[tenants]` takes the
+    /// built-in defaults: tenants isolated by common name. `isolate = false` turns it off.
     #[serde(default)]
-    pub tenants: Option<crate::tenant::TenancyFile>,
+    pub tenants: crate::tenant::TenancyFile,
 }
 
 /// A validated, ready-to-evaluate policy: the file's settings compiled (operation
@@ -428,13 +429,10 @@ impl Policy {
                 )));
             }
         }
-        let tenancy = match raw.tenants {
-            None => crate::tenant::Tenancy::off(),
-            Some(t) => t.validate().unwrap_or_else(|problems| {
-                errors.extend(problems.into_iter().map(&err));
-                crate::tenant::Tenancy::off()
-            }),
-        };
+        let tenancy = raw.tenants.validate().unwrap_or_else(|problems| {
+            errors.extend(problems.into_iter().map(&err));
+            crate::tenant::Tenancy::off()
+        });
         if !errors.is_empty() {
             return Err(errors);
         }

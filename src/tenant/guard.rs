@@ -830,9 +830,39 @@ mod tests {
         }
     }
 
+    /// The built-in default policy, and any policy without a `[tenants]` table,
+    /// isolates tenants by common name.
     #[test]
-    fn without_a_tenants_table_nothing_changes() {
-        let set = PolicySet::builtin();
+    fn the_default_policy_isolates_by_common_name() {
+        let builtin = PolicySet::builtin();
+        let bare = Policy::from_toml("name = \"bare\"\n", Path::new("bare.toml")).unwrap();
+        for set in [builtin, PolicySet::new(vec![bare]).unwrap()] {
+            assert!(set.policies[0].tenancy.isolate);
+            assert_eq!(set.policies[0].tenancy, crate::tenant::Tenancy::default());
+            match pipeline::check(
+                &set,
+                &client("bob"),
+                &Method::GET,
+                "/v1.41/containers/json",
+                None,
+                &facts(),
+            ) {
+                Outcome::Decided { upstream, .. } => {
+                    assert!(upstream.contains("io.portcullis.owner%3Dbob"), "{upstream}");
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn with_isolation_off_nothing_changes() {
+        let p = Policy::from_toml(
+            "name = \"single\"\n[tenants]\nisolate = false\n",
+            Path::new("single.toml"),
+        )
+        .unwrap();
+        let set = PolicySet::new(vec![p]).unwrap();
         assert!(!set.policies[0].tenancy.isolate);
         match pipeline::check(
             &set,

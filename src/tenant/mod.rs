@@ -260,7 +260,8 @@ impl Tenancy {
             .map_err(|e| NoTenant(format!("the client's tenant key {key:?} is unusable: {e}")))
     }
 
-    /// The tenancy of a policy without a `[tenants]` table: isolation off.
+    /// Isolation off (`isolate = false`); also the placeholder of a policy whose
+    /// `[tenants]` table is invalid (such a policy is refused as a whole).
     pub fn off() -> Self {
         Tenancy {
             isolate: false,
@@ -275,31 +276,39 @@ impl Tenancy {
             .any(|s| s == name || (!id.is_empty() && s == id))
     }
 
-    /// One line for `policy explain`.
+    /// One line for `policy explain`: whether tenants are isolated, by what key, the
+    /// anonymous tenant, shared networks and quotas; or that isolation is off.
     pub fn describe(&self) -> String {
-        if self.isolate {
-            let mut shared = if self.shared_networks.is_empty() {
-                String::new()
-            } else {
-                format!("; shared networks: {}", self.shared_networks.join(", "))
-            };
-            for (what, max) in [
-                ("containers", self.quotas.containers),
-                ("volumes", self.quotas.volumes),
-                ("networks", self.quotas.networks),
-            ] {
-                if let Some(max) = max {
-                    shared.push_str(&format!("; at most {max} {what} per tenant"));
-                }
-            }
-            format!(
-                "tenants isolated by {}; clients without a certificate are tenant {:?}{shared}",
-                self.source.describe(),
-                self.anonymous
-            )
-        } else {
-            "tenant isolation off: every client sees every object".into()
+        if !self.isolate {
+            return "isolation off ([tenants] isolate = false): every client of this policy \
+                    sees and touches every object, the operator's and every tenant's"
+                .into();
         }
+        let shared = if self.shared_networks.is_empty() {
+            "none".to_string()
+        } else {
+            self.shared_networks.join(", ")
+        };
+        let quotas: Vec<String> = [
+            ("containers", self.quotas.containers),
+            ("volumes", self.quotas.volumes),
+            ("networks", self.quotas.networks),
+        ]
+        .into_iter()
+        .filter_map(|(what, max)| max.map(|max| format!("at most {max} {what}")))
+        .collect();
+        let quotas = if quotas.is_empty() {
+            "none".to_string()
+        } else {
+            format!("{} per tenant", quotas.join(", "))
+        };
+        format!(
+            "tenants isolated by {}; clients without a certificate are tenant {:?}; \
+             objects without an owner label (the operator's) are hidden; \
+             shared networks: {shared}; quotas: {quotas}",
+            self.source.describe(),
+            self.anonymous
+        )
     }
 }
 
@@ -332,6 +341,21 @@ mod tests {
         // A certificate without a common name has no tenant under this key.
         let no_cn = cert(None, &["acme"], &[], &[]);
         assert!(t.tenant_of(&no_cn).is_err());
+        assert_eq!(
+            t.describe(),
+            "tenants isolated by the client certificate's common name; clients without a \
+             certificate are tenant \"anonymous\"; objects without an owner label (the \
+             operator's) are hidden; shared networks: none; quotas: none"
+        );
+        let t =
+            tenancy("shared_networks = [\"proxy\"]\nmax_volumes = 3\nmax_networks = 1").unwrap();
+        assert!(
+            t.describe().ends_with(
+                "shared networks: proxy; quotas: at most 3 volumes, at most 1 networks per tenant"
+            ),
+            "{}",
+            t.describe()
+        );
     }
 
     #[test]
@@ -367,7 +391,11 @@ mod tests {
         let t = tenancy("isolate = false").unwrap();
         let id = cert(Some("alice"), &[], &[], &[]);
         assert_eq!(t.tenant_of(&id).unwrap(), None);
-        assert!(t.describe().contains("off"));
+        assert!(
+            t.describe().starts_with("isolation off"),
+            "{}",
+            t.describe()
+        );
     }
 
     #[test]

@@ -258,7 +258,21 @@ fn with_tenancy(mode: Mode, decision: Decision, tenancy: Vec<Violation>) -> Deci
     if tenancy.is_empty() {
         return decision;
     }
+    let allowed = matches!(decision, Decision::Allow(_));
     let (Decision::Allow(mut violations) | Decision::Deny(mut violations)) = decision;
+    // Too many references is said once, by the host-access checks when both bounds hit.
+    let bounded = |v: &Violation| v.rule == super::rules::TOO_MANY_REFERENCES;
+    let tenancy: Vec<Violation> = if violations.iter().any(bounded) {
+        tenancy.into_iter().filter(|v| !bounded(v)).collect()
+    } else {
+        tenancy
+    };
+    if tenancy.is_empty() {
+        return match allowed {
+            true => Decision::Allow(violations),
+            false => Decision::Deny(violations),
+        };
+    }
     if mode == Mode::Audit {
         violations.extend(tenancy);
         return Decision::Allow(violations);

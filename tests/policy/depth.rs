@@ -6,9 +6,8 @@
 //! (PC-1033). Each class is covered over every route and body field that carries it.
 
 use http::Method;
-use portcullis::policy::pipeline::{check, Outcome};
+use portcullis::policy::pipeline::Outcome;
 use portcullis::policy::{ContainerFacts, Decision, Facts, ImageFacts, Lookup, Policy, PolicySet};
-use portcullis::tls::Identity;
 use std::path::Path;
 
 fn default_set() -> PolicySet {
@@ -27,11 +26,7 @@ fn decide<'b>(
     body: Option<&'b str>,
     facts: &Facts,
 ) -> Outcome<'b> {
-    let id = Identity {
-        common_name: Some("alice".into()),
-        ..Identity::transport("mtls")
-    };
-    check(set, &id, method, target, body.map(str::as_bytes), facts)
+    crate::check_as_owner(set, method, target, body.map(str::as_bytes), facts)
 }
 
 /// `Some(rule)`: denied with that rule among the violations; `None`: allowed clean.

@@ -28,11 +28,7 @@ fn run<'b>(
     body: Option<&'b str>,
     facts: &Facts,
 ) -> Outcome<'b> {
-    let id = Identity {
-        common_name: Some("alice".into()),
-        ..Identity::transport("mtls")
-    };
-    check(set, &id, &method, target, body.map(str::as_bytes), facts)
+    crate::check_as_owner(set, &method, target, body.map(str::as_bytes), facts)
 }
 
 fn assert_case(

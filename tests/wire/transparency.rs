@@ -13,9 +13,14 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
+/// Portcullis under the built-in default policy, which isolates tenants: the raw
+/// clients here have no certificate, so they are the tenant "anonymous".
 async fn start_proxy() -> InProc {
     InProc::start().await
 }
+
+/// The labels of an object the anonymous tenant owns (stamped on what it creates).
+const ANONYMOUS_OWNS: &str = r#"{"io.portcullis.owner":"anonymous"}"#;
 
 /// A fake daemon answering every request with 200 and echoing the request line.
 fn echo_daemon(sock: PathBuf) -> mpsc::UnboundedReceiver<Seen> {
@@ -68,7 +73,12 @@ async fn pipelined_requests_are_each_checked_and_reframed() {
     let a = seen.recv().await.unwrap();
     let b = seen.recv().await.unwrap();
     assert!(a.head.starts_with("GET /_ping HTTP/1.1"));
-    assert!(b.head.starts_with("GET /v1.41/containers/json HTTP/1.1"));
+    // The list the daemon saw is narrowed to the client's tenant by its own filter.
+    assert!(
+        b.head.starts_with("GET /v1.41/containers/json?filters=%7B%22label%22%3A%7B%22io.portcullis.owner%3Danonymous%22%3Atrue%7D%7D HTTP/1.1"),
+        "{}",
+        b.head
+    );
     assert!(
         seen.try_recv().is_err(),
         "the denied create must not reach the daemon"
@@ -107,7 +117,12 @@ async fn too_many_named_volumes_are_refused_without_lookups() {
 #[tokio::test]
 async fn forwarded_body_is_the_checked_reserialisation() {
     let p = start_proxy().await;
-    let mut seen = echo_daemon(p.sock.clone());
+    // The volume the body names is the client's own.
+    let mut seen = scripted_daemon(p.sock.clone(), |seen| {
+        seen.line().starts_with("GET /volumes/v ").then(|| {
+            format!(r#"{{"Name":"v","Driver":"local","Options":{{}},"Labels":{ANONYMOUS_OWNS}}}"#)
+        })
+    });
     let mut c = TcpStream::connect(&p.addr).await.unwrap();
     // Escaped key, chunked framing, odd spacing: the daemon gets canonical JSON
     // (keys unescaped, in the client's order, no spacing).
@@ -119,20 +134,23 @@ async fn forwarded_body_is_the_checked_reserialisation() {
     c.write_all(raw.as_bytes()).await.unwrap();
     let mut r = BufReader::new(c);
     let (h, _) = read_response(&mut r).await;
-    // The named volume lookup goes first, then the image's (for its working directory).
-    let lookup = seen.recv().await.unwrap();
-    assert!(
-        lookup.head.starts_with("GET /volumes/v HTTP/1.1"),
-        "{}",
-        lookup.head
+    // The lookups go first: the named volume (its driver and options; its owner) and
+    // the image (for its working directory); then the create.
+    let mut lookups = Vec::new();
+    let got = loop {
+        let next = seen.recv().await.unwrap();
+        if next.head.starts_with("GET ") {
+            lookups.push(next.line().to_string());
+        } else {
+            break next;
+        }
+    };
+    lookups.sort();
+    lookups.dedup();
+    assert_eq!(
+        lookups,
+        ["GET /images/x/json HTTP/1.1", "GET /volumes/v HTTP/1.1"]
     );
-    let lookup = seen.recv().await.unwrap();
-    assert!(
-        lookup.head.starts_with("GET /images/x/json HTTP/1.1"),
-        "{}",
-        lookup.head
-    );
-    let got = seen.recv().await.unwrap();
     assert!(h.starts_with("HTTP/1.1 200"), "{h}");
     assert!(
         got.head
@@ -142,7 +160,7 @@ async fn forwarded_body_is_the_checked_reserialisation() {
     );
     assert_eq!(
         String::from_utf8(got.body).unwrap(),
-        r#"{"Image":"x","HostConfig":{"Binds":["v:/d"]}}"#
+        format!(r#"{{"Image":"x","HostConfig":{{"Binds":["v:/d"]}},"Labels":{ANONYMOUS_OWNS}}}"#)
     );
 }
 
@@ -295,7 +313,9 @@ async fn upstream_dying_mid_stream_closes_cleanly_and_proxy_survives() {
             // The policy's lookup of the container (protected or not). This daemon
             // serves one request per connection, so it says so: a pooled connection it
             // then drops would fail the next request.
-            let body = r#"{"Id":"abc","Name":"/abc","Config":{},"HostConfig":{}}"#;
+            let body = format!(
+                r#"{{"Id":"abc","Name":"/abc","Config":{{"Labels":{ANONYMOUS_OWNS}}},"HostConfig":{{}}}}"#
+            );
             let answer = format!(
                 "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
                 body.len()
@@ -414,7 +434,7 @@ async fn checked_containers_are_forwarded_by_id() {
     let p = start_proxy().await;
     let mut seen = scripted_daemon(p.sock.clone(), |seen| {
         seen.line().starts_with("GET /containers/3f1a/json ").then(|| {
-            r#"{"Id":"3f1a9c0000000000000000000000000000000000000000000000000000000000","Name":"/3f1a","Config":{},"HostConfig":{},"Mounts":[]}"#.to_string()
+            format!(r#"{{"Id":"3f1a9c0000000000000000000000000000000000000000000000000000000000","Name":"/3f1a","Config":{{"Labels":{ANONYMOUS_OWNS}}},"HostConfig":{{}},"Mounts":[]}}"#)
         })
     });
     let body = r#"{"Image":"x","HostConfig":{"PidMode":"container:3f1a"}}"#;
@@ -442,6 +462,8 @@ async fn checked_containers_are_forwarded_by_id() {
         .expect("the create was forwarded");
     assert_eq!(
         String::from_utf8_lossy(&create.body),
-        format!(r#"{{"Image":"x","HostConfig":{{"PidMode":"container:{id}"}}}}"#)
+        format!(
+            r#"{{"Image":"x","HostConfig":{{"PidMode":"container:{id}"}},"Labels":{ANONYMOUS_OWNS}}}"#
+        )
     );
 }

@@ -38,6 +38,8 @@ use tokio_rustls::TlsConnector;
 use crate::common::{certs::*, clients::*, command::*, daemon::*, processes::*};
 
 const API: &str = "/v1.41";
+/// The owner label of the test client (CN=soak), for fixtures made on the daemon socket.
+const OWNED: &str = "--label=io.portcullis.owner=soak";
 
 fn env_num(name: &str, default: u64) -> u64 {
     std::env::var(name)
@@ -668,6 +670,8 @@ fn soak_with_daemon_restarts() {
         Some(&policy),
         &["--admin-listen", "tcp://127.0.0.1:0"],
     );
+    // The fixtures are the client's (CN=soak) own: the default policy isolates tenants,
+    // and these are made on the daemon's socket, where nothing stamps the owner label.
     daemon.direct_ok(&[
         "run",
         "-d",
@@ -675,6 +679,7 @@ fn soak_with_daemon_restarts() {
         "always",
         "--name",
         "ticker",
+        OWNED,
         TEST_IMAGE,
         "sh",
         "-c",
@@ -687,6 +692,7 @@ fn soak_with_daemon_restarts() {
         "always",
         "--name",
         "catbox",
+        OWNED,
         TEST_IMAGE,
         "sleep",
         "1000000",

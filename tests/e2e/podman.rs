@@ -35,6 +35,8 @@ use portcullis::policy::{ContainerFacts, Decision, Facts, PolicySet, VolumeFacts
 use portcullis::tls::Identity;
 
 const DEFAULT_POLICY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/policies/default.toml");
+/// The owner label of the test client (CN=alice), for containers made straight on Podman.
+const OWNED: &str = "--label=io.portcullis.owner=alice";
 
 /// Time limit for Podman to answer `GET /_ping`.
 const PODMAN_START_TIMEOUT: Duration = Duration::from_secs(60);
@@ -428,9 +430,11 @@ impl World<'_> {
     }
 
     /// A container created straight on Podman (no proxy): the facts rules must read
-    /// what Podman tells about it.
+    /// what Podman tells about it. It carries the test client's owner label (the
+    /// default policy isolates tenants; unlabelled, it would be the operator's and
+    /// hidden), so it stands for one of the client's own containers with host access.
     fn direct_container(&self, name: &str, flags: &[&str]) {
-        let mut args = vec!["run", "-d", "--name", name];
+        let mut args = vec!["run", "-d", "--name", name, OWNED];
         args.extend_from_slice(flags);
         args.extend_from_slice(&[TEST_IMAGE, "sleep", "600"]);
         self.podman.direct_ok(&args);
@@ -583,6 +587,7 @@ fn podman_through_portcullis() {
             "o=bind",
             "--opt",
             "device=/",
+            OWNED,
             "p-rootvol",
         ]);
         w.direct_container("p-vol", &["-v", "p-rootvol:/r"]);
@@ -599,7 +604,7 @@ fn podman_through_portcullis() {
                 "-H",
                 "Content-Type: application/json",
                 "-d",
-                r#"{"Image":"portcullis-test","Cmd":["sleep","600"],"HostConfig":{"Devices":[{"PathOnHost":"/dev/null","PathInContainer":"/dev/xnull","CgroupPermissions":"rwm"}]}}"#,
+                r#"{"Image":"portcullis-test","Cmd":["sleep","600"],"Labels":{"io.portcullis.owner":"alice"},"HostConfig":{"Devices":[{"PathOnHost":"/dev/null","PathInContainer":"/dev/xnull","CgroupPermissions":"rwm"}]}}"#,
                 "-w",
                 "%{http_code}",
                 "http://d/v1.41/containers/create?name=p-dev",
@@ -751,7 +756,7 @@ fn podman_through_portcullis() {
                 "Content-Type: application/json",
                 "-d",
                 &format!(
-                    r#"{{"Image":"portcullis-test","Cmd":["sleep","600"],"HostConfig":{{"PidMode":"ns:/proc/{pid}/ns/pid"}}}}"#
+                    r#"{{"Image":"portcullis-test","Cmd":["sleep","600"],"Labels":{{"io.portcullis.owner":"alice"}},"HostConfig":{{"PidMode":"ns:/proc/{pid}/ns/pid"}}}}"#
                 ),
                 "-w",
                 "%{http_code}",
@@ -788,7 +793,7 @@ fn podman_through_portcullis() {
                 "-H",
                 "Content-Type: application/json",
                 "-d",
-                r#"{"Image":"portcullis-test","Cmd":["sleep","600"],"HostConfig":{"Binds":[".:/host"]}}"#,
+                r#"{"Image":"portcullis-test","Cmd":["sleep","600"],"Labels":{"io.portcullis.owner":"alice"},"HostConfig":{"Binds":[".:/host"]}}"#,
                 "-w",
                 "%{http_code}",
                 "http://d/v1.41/containers/create?name=p-dot",
@@ -852,10 +857,12 @@ fn podman_through_portcullis() {
 
 /// `GET /containers/{id}/json` as Podman 4.3 answers it (the fields the policy
 /// reads; the rest trimmed): private namespaces read "private"/"shareable", no
-/// `DeviceRequests`, and a `--volumes-from` container has empty `Mounts`.
+/// `DeviceRequests`, and a `--volumes-from` container has empty `Mounts`. Each is
+/// labelled as the deciding client's own (CN=alice): the default policy isolates
+/// tenants, and these cases are about host access, not ownership.
 fn podman_inspect(name: &str, host_config: &str, mounts: &str) -> serde_json::Value {
     let text = format!(
-        r#"{{"Id":"{name}0000","Name":"/{name}","Config":{{"Labels":{{}}}},
+        r#"{{"Id":"{name}0000","Name":"/{name}","Config":{{"Labels":{{"io.portcullis.owner":"alice"}}}},
            "HostConfig":{{"Privileged":false,"NetworkMode":"bridge","PidMode":"private",
              "IpcMode":"shareable","UTSMode":"private","UsernsMode":"","CapAdd":[],
              "VolumesFrom":null,"Devices":[],"DeviceCgroupRules":null,

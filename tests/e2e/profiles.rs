@@ -743,6 +743,23 @@ fn profiles_through_portcullis() {
         let out = run_command(start, Input::Bytes(b"echo job-output > /cache/out; echo job-output\n"), COMMAND_TIMEOUT);
         assert_ok(&out, "attach + start as gitlab-runner");
         assert!(stdout_of(&out).contains("job-output"), "{}", show(&out));
+        // The profile keeps tenants isolated: the job container is the runner's own,
+        // and the operator's `web` is missing to it, in lists too.
+        let owner = d.direct_ok(&[
+            "inspect",
+            "-f",
+            "{{index .Config.Labels \"io.portcullis.owner\"}}",
+            "runner-abc-build",
+        ]);
+        assert_eq!(owner.trim(), "gitlab-runner", "the job container's owner");
+        let web = request(&proxy, &c, "GET", "/containers/web/json", None);
+        assert_eq!(web.status, 404, "the operator's container: {}", web.body);
+        let ps = request(&proxy, &c, "GET", "/containers/json?all=1", None);
+        assert!(
+            ps.body.contains("runner-abc-build") && !ps.body.contains("/web\""),
+            "the runner's container list: {}",
+            ps.body
+        );
         steps = vec![
             step("wait.go", "POST", "/containers/runner-abc-build/wait", Want::Ok),
             step("service health logs", "GET", "/containers/runner-abc-build/logs?stdout=1", Want::Ok),

@@ -535,3 +535,30 @@ fn write_profiles_refuse_host_escapes_in_their_own_requests() {
     let d = decide(&actions, Method::POST, "/v1.47/containers/create", outside);
     assert!(rules(&d).contains(&"PC-1004"), "{d:?}");
 }
+
+/// Tenancy per profile: the operator's tools see every object (they exist to show or
+/// manage what the operator runs); the CI runners are tenants, one per profile whether
+/// they connect on their socket (no certificate) or with their certificate.
+#[test]
+fn operator_tools_see_everything_and_runners_are_tenants() {
+    for (name, isolate) in [
+        ("traefik", false),
+        ("homepage", false),
+        ("watchtower", false),
+        ("portainer", false),
+        ("gitlab-runner", true),
+        ("github-actions", true),
+        ("nobody", true),
+    ] {
+        let set = load_alone(name);
+        let tenancy = &set.policies[0].tenancy;
+        assert_eq!(tenancy.isolate, isolate, "{name}: isolate");
+        if isolate && name != "nobody" {
+            assert_eq!(tenancy.anonymous, name, "{name}: the socket's tenant");
+            let on_socket = Identity::transport("unix");
+            let tenant = tenancy.tenant_of(&on_socket).unwrap().unwrap();
+            let certified = tenancy.tenant_of(&identity(name)).unwrap().unwrap();
+            assert_eq!(tenant, certified, "{name}: one tenant on both routes");
+        }
+    }
+}

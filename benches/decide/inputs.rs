@@ -53,6 +53,25 @@ fn facts() -> Facts {
             options: Default::default(),
         }),
     );
+    // The default policy isolates tenants: the volumes and the network the bodies name
+    // are the client's own (as the daemon's inspect answers show it).
+    use portcullis::tenant::access::Kind;
+    let owned = |name: &str| {
+        Some(portcullis::policy::OwnedFacts {
+            id: name.to_string(),
+            name: name.to_string(),
+            labels: [(
+                portcullis::tenant::OWNER_LABEL.to_string(),
+                "alice".to_string(),
+            )]
+            .into(),
+        })
+    };
+    for name in (0..20).map(|i| format!("vol{i}")).chain(["data".into()]) {
+        f.owned.insert((Kind::Volume, name.clone()), owned(&name));
+    }
+    f.owned
+        .insert((Kind::Network, "proj_default".into()), owned("proj_default"));
     f
 }
 

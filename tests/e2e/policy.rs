@@ -180,6 +180,47 @@ fn policy_through_portcullis() {
         },
     );
 
+    cases.run(
+        "the default policy isolates tenants by CN; the operator's objects are hidden",
+        || {
+            let bob = certs.add_client("bob");
+            assert_ok(
+                &docker(&[
+                    "run", "-d", "--name", "alicebox", TEST_IMAGE, "sleep", "300",
+                ]),
+                "run alicebox",
+            );
+            let owner = d.direct_ok(&[
+                "inspect",
+                "-f",
+                "{{index .Config.Labels \"io.portcullis.owner\"}}",
+                "alicebox",
+            ]);
+            assert_eq!(owner.trim(), "alice", "alicebox's owner label");
+            let as_bob = |args: &[&str]| docker_via(&proxy, &bob, args, None);
+            let out = as_bob(&["inspect", "alicebox"]);
+            assert_fails(&out, "bob inspects alice's container");
+            assert!(
+                stderr_of(&out).contains("No such"),
+                "answered as missing: {}",
+                show(&out)
+            );
+            assert_fails(&as_bob(&["rm", "-f", "alicebox"]), "bob removes alicebox");
+            let ps = as_bob(&["ps", "-aq"]);
+            assert_ok(&ps, "docker ps as bob");
+            assert!(stdout_of(&ps).trim().is_empty(), "bob sees {}", show(&ps));
+            // Made on the daemon directly: nobody's, so hidden from alice too.
+            d.direct_ok(&["create", "--name", "opsonly", TEST_IMAGE, "true"]);
+            let out = docker(&["inspect", "opsonly"]);
+            assert_fails(&out, "alice inspects the operator's container");
+            assert!(stderr_of(&out).contains("No such"), "{}", show(&out));
+            let ps = docker(&["ps", "-a", "--format", "{{.Names}}"]);
+            assert_ok(&ps, "docker ps as alice");
+            assert_eq!(stdout_of(&ps).trim(), "alicebox", "alice's list");
+            let _ = d.direct(&["rm", "-f", "alicebox", "opsonly"]);
+        },
+    );
+
     cases.run("deny exec --privileged (PC-1018)", || {
         assert_ok(
             &docker(&["run", "-d", "--name", "execbox", TEST_IMAGE, "sleep", "300"]),

@@ -198,20 +198,29 @@ fn policy_through_portcullis() {
             ]);
             assert_eq!(owner.trim(), "alice", "alicebox's owner label");
             let as_bob = |args: &[&str]| docker_via(&proxy, &bob, args, None);
-            let out = as_bob(&["inspect", "alicebox"]);
+            let out = as_bob(&["container", "inspect", "alicebox"]);
             assert_fails(&out, "bob inspects alice's container");
             assert!(
                 stderr_of(&out).contains("No such"),
                 "answered as missing: {}",
                 show(&out)
             );
-            assert_fails(&as_bob(&["rm", "-f", "alicebox"]), "bob removes alicebox");
+            // `rm -f` of a missing container exits 0 in the CLI: the daemon's answer
+            // for a missing one is what bob gets, and alicebox stays.
+            let out = as_bob(&["rm", "-f", "alicebox"]);
+            assert!(
+                stderr_of(&out).contains("No such container"),
+                "{}",
+                show(&out)
+            );
+            let running = d.direct_ok(&["inspect", "-f", "{{.State.Running}}", "alicebox"]);
+            assert_eq!(running.trim(), "true", "alicebox after bob's rm -f");
             let ps = as_bob(&["ps", "-aq"]);
             assert_ok(&ps, "docker ps as bob");
             assert!(stdout_of(&ps).trim().is_empty(), "bob sees {}", show(&ps));
             // Made on the daemon directly: nobody's, so hidden from alice too.
             d.direct_ok(&["create", "--name", "opsonly", TEST_IMAGE, "true"]);
-            let out = docker(&["inspect", "opsonly"]);
+            let out = docker(&["container", "inspect", "opsonly"]);
             assert_fails(&out, "alice inspects the operator's container");
             assert!(stderr_of(&out).contains("No such"), "{}", show(&out));
             let ps = docker(&["ps", "-a", "--format", "{{.Names}}"]);

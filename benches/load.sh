@@ -5,7 +5,7 @@
 #
 # --short   CI mode: about a second per measurement, small sizes; checks that every
 #           target runs and every byte is delivered (< 3 minutes after the build).
-# default   full mode: the numbers for the README (about 15 minutes).
+# default   full mode: the numbers for the README (about 16 minutes).
 # --out F   also write the result tables (markdown) to F.
 # --raw F   also write every measurement of every round to F (report.py --raw F re-renders).
 # PORTCULLIS_BIN=path  skip `cargo build --release` and measure that binary.

@@ -661,18 +661,34 @@ done
 # ---------------------------------------------------------------------------
 # 2. Container create + remove cycles on dockerd
 # ---------------------------------------------------------------------------
-for ((round = 1; round <= CYCLE_ROUNDS; round++)); do
-    log "create+remove round $round/$CYCLE_ROUNDS (${CYCLE_SECS}s per target)"
-    for t in "${STREAM_TARGETS[@]}"; do
-        # shellcheck disable=SC2046
-        out=$(timeout $((CYCLE_SECS + 120)) python3 "$HERE/dockerapi.py" cycle $(api_target "$t") \
-            --seconds "$CYCLE_SECS" --image bench:latest 2>&1) ||
-            die "create+remove through $t failed: $out"
-        rate=$(sed -n 's/.*"ops_per_sec": \([0-9.]*\).*/\1/p' <<<"$out")
-        [[ -n $rate ]] || die "create+remove through $t: unexpected output: $out"
-        record "cycle/$t" "$rate"
+cycle_once() { # cycle_once TARGET SECONDS -> ops/s
+    local out rate
+    # shellcheck disable=SC2046
+    out=$(timeout $(($2 + 120)) python3 "$HERE/dockerapi.py" cycle $(api_target "$1") \
+        --seconds "$2" --image bench:latest 2>&1) ||
+        die "create+remove through $1 failed: $out"
+    rate=$(sed -n 's/.*"ops_per_sec": \([0-9.]*\).*/\1/p' <<<"$out")
+    [[ -n $rate ]] || die "create+remove through $1: unexpected output: $out"
+    echo "$rate"
+}
+# cycle_rounds KEY TARGET...: CYCLE_ROUNDS rounds, recorded as KEY/TARGET. An unrecorded
+# second on the unix socket comes first, and every other round runs the targets in
+# reverse order, so that no target is always the first or the last of a phase.
+cycle_rounds() {
+    local key=$1 round i t rate
+    shift
+    local targets=("$@")
+    cycle_once direct 1 >/dev/null
+    for ((round = 1; round <= CYCLE_ROUNDS; round++)); do
+        log "$key: create+remove round $round/$CYCLE_ROUNDS (${CYCLE_SECS}s per target)"
+        for ((i = 0; i < ${#targets[@]}; i++)); do
+            if ((round % 2)); then t=${targets[i]}; else t=${targets[${#targets[@]} - 1 - i]}; fi
+            rate=$(cycle_once "$t" "$CYCLE_SECS") # a failure here ends the script (set -e)
+            record "$key/$t" "$rate"
+        done
     done
-done
+}
+cycle_rounds cycle "${STREAM_TARGETS[@]}"
 
 # ---------------------------------------------------------------------------
 # 3. Exec streams (hijacked, through the docker CLI); memory and CPU of the proxies
@@ -923,18 +939,7 @@ grep -q 'PC-1043' "$T/quota.err" || die "a create beyond the quota failed withou
 # shellcheck disable=SC2046
 timeout 60 env $(cli_env pc-tq) docker rm "$QCTR" >/dev/null 2>"$T/quota.err" ||
     die "tenant3 could not remove its own container: $(tail -n 3 "$T/quota.err")"
-for ((round = 1; round <= CYCLE_ROUNDS; round++)); do
-    log "tenants: create+remove round $round/$CYCLE_ROUNDS (${CYCLE_SECS}s per target)"
-    for t in dtls pc-ten pc-tq; do
-        # shellcheck disable=SC2046
-        out=$(timeout $((CYCLE_SECS + 120)) python3 "$HERE/dockerapi.py" cycle $(api_target "$t") \
-            --seconds "$CYCLE_SECS" --image bench:latest 2>&1) ||
-            die "create+remove through $t failed: $out"
-        rate=$(sed -n 's/.*"ops_per_sec": \([0-9.]*\).*/\1/p' <<<"$out")
-        [[ -n $rate ]] || die "create+remove through $t: unexpected output: $out"
-        record "tcycle/$t" "$rate"
-    done
-done
+cycle_rounds tcycle dtls pc-ten pc-tq
 
 # ---------------------------------------------------------------------------
 # 6. Idle attach sessions with mutual TLS: memory per session

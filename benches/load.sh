@@ -7,7 +7,8 @@
 #           target runs and every byte is delivered (< 3 minutes after the build).
 # default   full mode: the numbers for the README (about 16 minutes).
 # --out F   also write the result tables (markdown) to F.
-# --raw F   also write every measurement of every round to F (report.py --raw F re-renders).
+# --raw F   also write every measurement of every round to F (re-render the tables:
+#           python3 benches/load/report.py --raw F).
 # PORTCULLIS_BIN=path  skip `cargo build --release` and measure that binary.
 #
 # What runs (all on loopback, all under one temporary directory, all stopped on exit):
@@ -42,7 +43,7 @@
 # docker.io / busybox-static / python3 / curl (apt).
 set -euo pipefail
 
-usage() { sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; }
 
 MODE=full
 OUT=""
@@ -999,7 +1000,7 @@ LOAD=$(cut -d' ' -f1-3 /proc/loadavg)
 } >"$T/meta"
 if [[ -n $RAW ]]; then
     { cat "$RESULTS"; sed 's/^/meta:/' "$T/meta"; } >"$RAW" || die "cannot write $RAW"
-    log "raw results written to $RAW (re-render: benches/load/report.py --raw $RAW)"
+    log "raw results written to $RAW (re-render: python3 benches/load/report.py --raw $RAW)"
 fi
 python3 "$HERE/report.py" "$RESULTS" "$T/meta" >"$T/table.md" || die "report.py failed"
 cat "$T/table.md"

@@ -372,18 +372,27 @@ impl<'a> Guard<'a> {
                 self.volume(parts[0]);
             }
         }
-        for m in hc.get("Mounts").and_then(Json::as_array).unwrap_or(&[]) {
+        self.volume_mounts(hc.get("Mounts"));
+    }
+
+    /// Named volumes in `Mounts` (a container's or a service's): an existing one must be
+    /// the tenant's own; a missing one is created by the daemon with the mount's
+    /// `VolumeOptions.Labels`, which carry the owner ([`stamp::mount_fields`]), so it is
+    /// allowed and becomes the tenant's.
+    fn volume_mounts(&mut self, mounts: Option<&Json>) {
+        for m in mounts.and_then(Json::as_array).unwrap_or(&[]) {
             let ty = str_at(m, "Type").unwrap_or("");
             let source = str_at(m, "Source").unwrap_or("");
             if ty == "volume" && !source.is_empty() {
-                self.volume(source);
+                self.check(Kind::Volume, source, Use::Use);
             }
         }
     }
 
-    /// A named volume a container mounts: the tenant's own, and existing. dockerd
-    /// creates a missing one without labels (nobody's), so it is refused: the tenant
-    /// creates it first (`docker volume create`, as compose does).
+    /// A named volume a container binds (`Binds`, `-v name:/path`): the tenant's own, and
+    /// existing. dockerd creates a missing one without labels (nobody's), so it is
+    /// refused: the tenant creates it first (`docker volume create`, as compose does), or
+    /// mounts it with `--mount type=volume`, which creates it owned.
     fn volume(&mut self, name: &str) {
         if self.check(Kind::Volume, name, Use::Use) == Some(false) {
             self.owner(format!(
@@ -403,6 +412,7 @@ impl<'a> Guard<'a> {
             }
         }
         let cs = tt.and_then(|t| t.get("ContainerSpec"));
+        self.volume_mounts(cs.and_then(|c| c.get("Mounts")));
         for (field, id, name, kind) in [
             ("Secrets", "SecretID", "SecretName", Kind::Secret),
             ("Configs", "ConfigID", "ConfigName", Kind::Config),
@@ -719,6 +729,46 @@ mod tests {
             rules(&create("alice", r#"{"Binds":["new:/d"]}"#)),
             ["PC-1040"]
         );
+        // A missing volume in --mount type=volume is created with the owner stamped
+        // into VolumeOptions.Labels.
+        let (d, _, body) = run(
+            "alice",
+            Method::POST,
+            "/v1.41/containers/create",
+            Some(
+                r#"{"Image":"busybox","HostConfig":{"Mounts":[{"Type":"volume","Source":"new","Target":"/d"}]}}"#,
+            ),
+        );
+        assert_eq!(d, Decision::Allow(vec![]));
+        let body = body.unwrap();
+        assert_eq!(
+            body["HostConfig"]["Mounts"][0]["VolumeOptions"]["Labels"][OWNER_LABEL],
+            "alice"
+        );
+    }
+
+    #[test]
+    fn service_mounts_name_the_tenants_own_volumes() {
+        let service = |cn: &str, source: &str| {
+            run(
+                cn,
+                Method::POST,
+                "/v1.41/services/create",
+                Some(&format!(
+                    r#"{{"Name":"s","TaskTemplate":{{"ContainerSpec":{{"Image":"busybox","Mounts":[{{"Type":"volume","Source":"{source}","Target":"/d"}}]}}}}}}"#
+                )),
+            )
+        };
+        let (d, _, _) = service("bob", "data");
+        assert_eq!(pipeline::hidden(&d), Some("get data: no such volume"));
+        let (d, _, _) = service("alice", "bobs");
+        assert!(pipeline::hidden(&d).is_some(), "{d:?}");
+        for source in ["data", "new"] {
+            let (d, _, body) = service("alice", source);
+            assert_eq!(d, Decision::Allow(vec![]), "{source}");
+            let m = &body.unwrap()["TaskTemplate"]["ContainerSpec"]["Mounts"][0];
+            assert_eq!(m["VolumeOptions"]["Labels"][OWNER_LABEL], "alice");
+        }
     }
 
     #[test]

@@ -140,10 +140,10 @@ rules! {
         "shared networks are the operator's: tenants join them, never change them",
         "[tenants] shared_networks",
         "ask the operator";
-    TENANT_QUOTA = "PC-1043", "with tenants isolated: creating a container, volume or network beyond the tenant's quota",
-        "one tenant must not exhaust the daemon's objects for the others",
-        "[tenants] max_containers, max_volumes, max_networks",
-        "remove objects you no longer need";
+    TENANT_QUOTA = "PC-1043", "with tenants isolated: creating a container, volume, network or service beyond the tenant's quota, or containers and services whose memory or CPU limits exceed it (or that set none)",
+        "one tenant must not exhaust the daemon's objects, memory or CPUs for the others",
+        "[tenants] max_containers, max_volumes, max_networks, max_services, max_memory, max_cpus",
+        "remove objects you no longer need, or give them lower limits";
 }
 
 #[cfg(test)]

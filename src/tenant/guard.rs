@@ -14,6 +14,7 @@
 use std::collections::HashMap;
 
 use super::access::{self, Kind, Reach, Use};
+use super::quota;
 use super::scope::{self, Narrowing};
 use super::stamp::{self, StampQueryError};
 use super::{Tenancy, Tenant};
@@ -58,6 +59,7 @@ pub fn assess(
     };
     g.path_target(view);
     g.quota(view.op.kind);
+    g.resources(view);
     g.scope(view);
     g.owner_labels(view);
     if let Some(body) = view.body {
@@ -211,6 +213,7 @@ impl<'a> Guard<'a> {
             OpKind::ContainerCreate => Kind::Container,
             OpKind::VolumeCreate => Kind::Volume,
             OpKind::NetworkCreate => Kind::Network,
+            OpKind::ServiceCreate => Kind::Service,
             _ => return,
         };
         let Some(max) = self.tenancy.quotas.of(kind) else {
@@ -232,6 +235,61 @@ impl<'a> Guard<'a> {
                     });
                 }
             }
+        }
+    }
+
+    /// Creates and updates of containers and services within the tenant's memory and
+    /// CPU quotas ([`quota`]).
+    fn resources(&mut self, view: &RequestView) {
+        let limits = self.tenancy.quotas.resources;
+        if !limits.any() {
+            return;
+        }
+        let op = view.op.kind;
+        if !matches!(
+            op,
+            OpKind::ContainerCreate
+                | OpKind::ContainerUpdate
+                | OpKind::ServiceCreate
+                | OpKind::ServiceUpdate
+        ) {
+            return;
+        }
+        let Some(body) = view.body else { return };
+        let tenant = self.tenant.as_str().to_string();
+        let usage = match self.facts.usage.get(&tenant) {
+            None => {
+                self.want(Lookup::Usage(tenant));
+                return;
+            }
+            Some(u) => u.clone().unwrap_or_default(),
+        };
+        // An update replaces the object its path names (looked up by path_target).
+        let target = view.op.target.as_deref().unwrap_or("");
+        let replaced = match op {
+            OpKind::ContainerUpdate => match self.facts.containers.get(target) {
+                Some(Some(c)) => c.id.clone(),
+                _ => return,
+            },
+            OpKind::ServiceUpdate => match self.facts.services.get(target) {
+                Some(Some(s)) => s.id.clone(),
+                _ => return,
+            },
+            _ => String::new(),
+        };
+        let ask = match op {
+            OpKind::ContainerCreate => quota::ask_create(body),
+            OpKind::ContainerUpdate => {
+                let held = usage.containers.iter().find(|h| h.id == replaced);
+                quota::ask_update(body, &replaced, held)
+            }
+            _ => quota::ask_service(&body.to_value(), &replaced),
+        };
+        for message in quota::exceeded(limits, &usage, &ask) {
+            self.out.push(Violation {
+                rule: r::TENANT_QUOTA,
+                message,
+            });
         }
     }
 
@@ -852,6 +910,96 @@ mod tests {
                 other => panic!("{other:?}"),
             }
         }
+    }
+
+    #[test]
+    fn memory_and_cpu_quotas_count_the_tenants_limits() {
+        let p = Policy::from_toml(
+            "name = \"q\"\n[tenants]\nmax_memory = \"1g\"\nmax_cpus = 1\nmax_services = 1\n",
+            Path::new("q.toml"),
+        )
+        .unwrap();
+        let set = PolicySet::new(vec![p]).unwrap();
+        let decide = |target: &str, body: &str, f: &Facts| match pipeline::check(
+            &set,
+            &client("alice"),
+            &Method::POST,
+            target,
+            Some(body.as_bytes()),
+            f,
+        ) {
+            Outcome::Decided {
+                decision, lookups, ..
+            } => (decision, lookups),
+            other => panic!("{other:?}"),
+        };
+        let (_, lookups) = decide(
+            "/v1.41/containers/create",
+            r#"{"Image":"busybox"}"#,
+            &Facts::default(),
+        );
+        assert!(lookups.contains(&crate::policy::Lookup::Usage("alice".into())));
+        let mut f = facts();
+        f.usage.insert(
+            "alice".into(),
+            Some(crate::tenant::quota::Usage {
+                containers: vec![crate::tenant::quota::Held {
+                    id: "c0ffee".into(),
+                    memory: Some(512 << 20),
+                    nano_cpus: Some(500_000_000),
+                    ..Default::default()
+                }],
+                services: vec![],
+            }),
+        );
+        f.counts.insert((Kind::Service, "alice".into()), Some(1));
+        let create = |hc: &str| {
+            decide(
+                "/v1.41/containers/create",
+                &format!(r#"{{"Image":"busybox","HostConfig":{hc}}}"#),
+                &f,
+            )
+            .0
+        };
+        assert_eq!(
+            create(r#"{"Memory":536870912,"NanoCpus":500000000}"#),
+            Decision::Allow(vec![])
+        );
+        let d = create(r#"{"Memory":536870913,"NanoCpus":500000000}"#);
+        assert_eq!(rules(&d), ["PC-1043"]);
+        let Decision::Deny(v) = &d else { panic!() };
+        assert!(
+            v[0].message.contains("quota is 1GiB, it uses 512MiB"),
+            "{v:?}"
+        );
+        assert_eq!(rules(&create(r#"{"Memory":0}"#)), ["PC-1043", "PC-1043"]);
+        // docker update of web: raising it to the quota passes, beyond does not.
+        let (d, _) = decide(
+            "/v1.41/containers/web/update",
+            r#"{"Memory":1073741824}"#,
+            &f,
+        );
+        assert_eq!(d, Decision::Allow(vec![]));
+        let (d, _) = decide(
+            "/v1.41/containers/web/update",
+            r#"{"NanoCpus":1500000000}"#,
+            &f,
+        );
+        assert_eq!(rules(&d), ["PC-1043"]);
+        // The one service alice may have exists.
+        let (d, _) = decide(
+            "/v1.41/services/create",
+            r#"{"Name":"s","TaskTemplate":{"ContainerSpec":{"Image":"busybox"},"Resources":{"Limits":{"MemoryBytes":1048576,"NanoCPUs":1000000}}}}"#,
+            &f,
+        );
+        let Decision::Deny(v) = &d else {
+            panic!("{d:?}")
+        };
+        assert_eq!(v.len(), 1, "{v:?}");
+        assert!(
+            v[0].message.contains("has 1 services, its quota is 1"),
+            "{v:?}"
+        );
     }
 
     /// An auditing policy forwards and records what isolation would have refused.

@@ -216,6 +216,11 @@ impl<'a> Guard<'a> {
             OpKind::ServiceCreate => Kind::Service,
             _ => return,
         };
+        self.quota_of(kind, 1);
+    }
+
+    /// Room for `adding` more objects of `kind` within the tenant's quota.
+    fn quota_of(&mut self, kind: Kind, adding: usize) {
         let Some(max) = self.tenancy.quotas.of(kind) else {
             return;
         };
@@ -224,7 +229,7 @@ impl<'a> Guard<'a> {
             None => self.want(Lookup::Count(kind, key.1)),
             Some(n) => {
                 let have = n.unwrap_or(0);
-                if have >= max {
+                if have + adding > max {
                     self.out.push(Violation {
                         rule: r::TENANT_QUOTA,
                         message: format!(
@@ -437,13 +442,22 @@ impl<'a> Guard<'a> {
     /// the tenant's own; a missing one is created by the daemon with the mount's
     /// `VolumeOptions.Labels`, which carry the owner ([`stamp::mount_fields`]), so it is
     /// allowed and becomes the tenant's.
+    /// The volumes it creates count against the tenant's volume quota.
     fn volume_mounts(&mut self, mounts: Option<&Json>) {
+        let mut created = Vec::new();
         for m in mounts.and_then(Json::as_array).unwrap_or(&[]) {
             let ty = str_at(m, "Type").unwrap_or("");
             let source = str_at(m, "Source").unwrap_or("");
-            if ty == "volume" && !source.is_empty() {
-                self.check(Kind::Volume, source, Use::Use);
+            if ty == "volume"
+                && !source.is_empty()
+                && self.check(Kind::Volume, source, Use::Use) == Some(false)
+                && !created.contains(&source)
+            {
+                created.push(source);
             }
+        }
+        if !created.is_empty() {
+            self.quota_of(Kind::Volume, created.len());
         }
     }
 

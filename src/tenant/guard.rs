@@ -271,13 +271,20 @@ impl<'a> Guard<'a> {
         };
         // An update replaces the object its path names (looked up by path_target).
         let target = view.op.target.as_deref().unwrap_or("");
+        let mut rollback = None;
         let replaced = match op {
             OpKind::ContainerUpdate => match self.facts.containers.get(target) {
                 Some(Some(c)) => c.id.clone(),
                 _ => return,
             },
             OpKind::ServiceUpdate => match self.facts.services.get(target) {
-                Some(Some(s)) => s.id.clone(),
+                Some(Some(s)) => {
+                    // Swarm runs the previous spec on a rollback, not the body.
+                    if view.query.get("rollback") == Some("previous") {
+                        rollback = s.previous_spec.clone();
+                    }
+                    s.id.clone()
+                }
                 _ => return,
             },
             _ => String::new(),
@@ -288,7 +295,10 @@ impl<'a> Guard<'a> {
                 let held = usage.containers.iter().find(|h| h.id == replaced);
                 quota::ask_update(body, &replaced, held)
             }
-            _ => quota::ask_service(&body.to_value(), &replaced),
+            _ => match rollback {
+                Some(spec) => quota::ask_service(&spec, &replaced),
+                None => quota::ask_service(&body.to_value(), &replaced),
+            },
         };
         for message in quota::exceeded(limits, &usage, &ask) {
             self.out.push(Violation {
@@ -1014,6 +1024,27 @@ mod tests {
             v[0].message.contains("has 1 services, its quota is 1"),
             "{v:?}"
         );
+        // A rollback is counted with the previous spec swarm would run.
+        f.services.insert(
+            "api".into(),
+            Some(crate::policy::ServiceFacts {
+                id: "s1".into(),
+                name: "api".into(),
+                labels: owned_by(Some("alice")),
+                spec: None,
+                previous_spec: Some(serde_json::json!({"Name": "api",
+                    "TaskTemplate": {"ContainerSpec": {"Image": "busybox"}}})),
+            }),
+        );
+        let small = r#"{"Name":"api","TaskTemplate":{"ContainerSpec":{"Image":"busybox"},"Resources":{"Limits":{"MemoryBytes":1048576,"NanoCPUs":1000000}}}}"#;
+        let (d, _) = decide("/v1.41/services/api/update?version=1", small, &f);
+        assert_eq!(d, Decision::Allow(vec![]));
+        let (d, _) = decide(
+            "/v1.41/services/api/update?version=1&rollback=previous",
+            small,
+            &f,
+        );
+        assert_eq!(rules(&d), ["PC-1043", "PC-1043"], "{d:?}");
     }
 
     /// An auditing policy forwards and records what isolation would have refused.

@@ -128,10 +128,10 @@ rules! {
         "dockerd stat()s each path as root on the host, and its error tells whether a host path exists",
         "(always on)",
         "name the block device by its /dev/ path";
-    TENANT_OWNER = "PC-1040", "with tenants isolated: an owner label (io.portcullis.owner) naming another tenant or nobody on a create, build or service; filters or build labels that cannot be narrowed to the tenant; clients without a tenant key; build cache prunes; volume creates naming a volume that is not the tenant's; mounting a named volume that does not exist yet",
+    TENANT_OWNER = "PC-1040", "with tenants isolated: an owner label (io.portcullis.owner) naming another tenant or nobody on a create, build or service; filters or build labels that cannot be narrowed to the tenant; clients without a tenant key; build cache prunes; volume creates naming a volume that is not the tenant's; binding (`-v name:/path`) a named volume that does not exist yet",
         "ownership is stamped by Portcullis from the verified identity; a forged owner would hand the object to another tenant or hide it from its own",
         "[tenants] isolate, key",
-        "leave io.portcullis.owner out (Portcullis sets it); create named volumes first, under names of your own";
+        "leave io.portcullis.owner out (Portcullis sets it); create named volumes first (or use --mount type=volume), under names of your own";
     TENANT_HIDDEN = "PC-1041", "with tenants isolated: any use of another tenant's or the operator's object (inspect, logs, exec, stop, remove, mount, join, update…); answered 404 like a missing object",
         "each tenant sees and touches only its own objects, and cannot learn whether another's exist",
         "[tenants] isolate, shared_networks",

@@ -478,7 +478,7 @@ impl<'a> Guard<'a> {
     fn volume(&mut self, name: &str) {
         if self.check(Kind::Volume, name, Use::Use) == Some(false) {
             self.owner(format!(
-                "the volume {name:?} does not exist: with tenants isolated, create it first (docker volume create {name}) so that it is yours"
+                "the volume {name:?} does not exist: with tenants isolated, create it first (docker volume create {name}), or mount it with --mount type=volume,src={name},dst=<path>, so that it is yours"
             ));
         }
     }

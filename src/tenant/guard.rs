@@ -1047,6 +1047,43 @@ mod tests {
         assert_eq!(rules(&d), ["PC-1043", "PC-1043"], "{d:?}");
     }
 
+    #[test]
+    fn volumes_a_mount_creates_count_against_the_quota() {
+        let p = Policy::from_toml(
+            "name = \"q\"\n[tenants]\nmax_volumes = 2\n",
+            Path::new("q.toml"),
+        )
+        .unwrap();
+        let set = PolicySet::new(vec![p]).unwrap();
+        let mut f = facts();
+        f.owned.insert((Kind::Volume, "new2".into()), None);
+        f.counts.insert((Kind::Volume, "alice".into()), Some(1));
+        let decide = |mounts: &str| match pipeline::check(
+            &set,
+            &client("alice"),
+            &Method::POST,
+            "/v1.41/containers/create",
+            Some(format!(r#"{{"Image":"busybox","HostConfig":{{"Mounts":{mounts}}}}}"#).as_bytes()),
+            &f,
+        ) {
+            Outcome::Decided { decision, .. } => decision,
+            other => panic!("{other:?}"),
+        };
+        let m = |src: &str| format!(r#"{{"Type":"volume","Source":"{src}","Target":"/{src}"}}"#);
+        // An existing volume of hers creates nothing; one new volume fits, two do not
+        // (the same name twice is one).
+        assert_eq!(decide(&format!("[{}]", m("data"))), Decision::Allow(vec![]));
+        assert_eq!(decide(&format!("[{}]", m("new"))), Decision::Allow(vec![]));
+        assert_eq!(
+            decide(&format!("[{},{}]", m("new"), m("new"))),
+            Decision::Allow(vec![])
+        );
+        assert_eq!(
+            rules(&decide(&format!("[{},{}]", m("new"), m("new2")))),
+            ["PC-1043"]
+        );
+    }
+
     /// An auditing policy forwards and records what isolation would have refused.
     #[test]
     fn an_auditing_policy_records_hidden_objects() {

@@ -76,6 +76,8 @@ pub enum Lookup {
     Owned(crate::tenant::access::Kind, String),
     /// How many containers, volumes or networks a tenant has (quotas).
     Count(crate::tenant::access::Kind, String),
+    /// The memory and CPU limits a tenant's containers and services hold (quotas).
+    Usage(String),
 }
 
 /// An existing object a tenant may own: its id, name and labels.
@@ -440,6 +442,9 @@ pub struct Facts {
     pub owned: HashMap<(crate::tenant::access::Kind, String), Option<OwnedFacts>>,
     /// Objects of a kind a tenant has; `None` when not counted (taken as none).
     pub counts: HashMap<(crate::tenant::access::Kind, String), Option<usize>>,
+    /// What a tenant's containers and services hold; `None` when not looked up (taken
+    /// as nothing).
+    pub usage: HashMap<String, Option<crate::tenant::quota::Usage>>,
 }
 
 impl Facts {
@@ -453,6 +458,7 @@ impl Facts {
             Lookup::Image(n) => self.images.contains_key(n),
             Lookup::Owned(k, n) => self.owned.contains_key(&(*k, n.clone())),
             Lookup::Count(k, t) => self.counts.contains_key(&(*k, t.clone())),
+            Lookup::Usage(t) => self.usage.contains_key(t),
         }
     }
 
@@ -467,6 +473,7 @@ impl Facts {
             Lookup::Image(n) => self.images.insert(n.clone(), None).is_some(),
             Lookup::Owned(k, n) => self.owned.insert((*k, n.clone()), None).is_some(),
             Lookup::Count(k, t) => self.counts.insert((*k, t.clone()), None).is_some(),
+            Lookup::Usage(t) => self.usage.insert(t.clone(), None).is_some(),
         };
     }
 }

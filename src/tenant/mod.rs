@@ -12,6 +12,7 @@
 
 pub mod access;
 pub mod guard;
+pub mod quota;
 pub mod respond;
 pub mod scope;
 pub mod stamp;
@@ -52,6 +53,13 @@ pub struct TenancyFile {
     pub max_volumes: Option<usize>,
     /// Most networks one tenant may have.
     pub max_networks: Option<usize>,
+    /// Most swarm services one tenant may have.
+    pub max_services: Option<usize>,
+    /// Most memory the limits of one tenant's containers and services may add up to:
+    /// bytes, or a size like `"8g"`.
+    pub max_memory: Option<quota::MemorySize>,
+    /// Most CPUs the limits of one tenant's containers and services may add up to.
+    pub max_cpus: Option<f64>,
 }
 
 /// Which part of the verified identity names the tenant.
@@ -99,6 +107,9 @@ pub struct Quotas {
     pub containers: Option<usize>,
     pub volumes: Option<usize>,
     pub networks: Option<usize>,
+    pub services: Option<usize>,
+    /// Memory and CPU limits summed over the tenant's containers and services.
+    pub resources: quota::Limits,
 }
 
 impl Quotas {
@@ -108,6 +119,7 @@ impl Quotas {
             access::Kind::Container => self.containers,
             access::Kind::Volume => self.volumes,
             access::Kind::Network => self.networks,
+            access::Kind::Service => self.services,
             _ => None,
         }
     }
@@ -213,6 +225,26 @@ impl TenancyFile {
                 ));
             }
         }
+        let memory = match self.max_memory.as_ref().map(quota::MemorySize::bytes) {
+            None => None,
+            Some(Ok(b)) => Some(b),
+            Some(Err(e)) => {
+                errors.push(format!("tenants.max_memory: {e}"));
+                None
+            }
+        };
+        let nano_cpus = match self.max_cpus {
+            None => None,
+            Some(c) if c.is_finite() && c > 0.0 && c < 1e9 => {
+                Some((c * quota::NANO as f64).round() as i64)
+            }
+            Some(c) => {
+                errors.push(format!(
+                    "tenants.max_cpus: {c} is not a number of CPUs (like 4 or 0.5)"
+                ));
+                None
+            }
+        };
         if errors.is_empty() {
             Ok(Tenancy {
                 isolate: self.isolate.unwrap_or(true),
@@ -223,6 +255,8 @@ impl TenancyFile {
                     containers: self.max_containers,
                     volumes: self.max_volumes,
                     networks: self.max_networks,
+                    services: self.max_services,
+                    resources: quota::Limits { memory, nano_cpus },
                 },
             })
         } else {
@@ -287,11 +321,13 @@ impl Tenancy {
                 ("containers", self.quotas.containers),
                 ("volumes", self.quotas.volumes),
                 ("networks", self.quotas.networks),
+                ("services", self.quotas.services),
             ] {
                 if let Some(max) = max {
                     shared.push_str(&format!("; at most {max} {what} per tenant"));
                 }
             }
+            shared.push_str(&quota::describe(self.quotas.resources));
             format!(
                 "tenants isolated by {}; clients without a certificate are tenant {:?}{shared}",
                 self.source.describe(),
@@ -363,6 +399,23 @@ mod tests {
     }
 
     #[test]
+    fn quotas_are_read_from_the_table() {
+        let t = tenancy("max_services = 3\nmax_memory = \"8g\"\nmax_cpus = 4").unwrap();
+        assert_eq!(t.quotas.services, Some(3));
+        assert_eq!(t.quotas.resources.memory, Some(8 << 30));
+        assert_eq!(t.quotas.resources.nano_cpus, Some(4_000_000_000));
+        let t = tenancy("max_memory = 1073741824\nmax_cpus = 0.5").unwrap();
+        assert_eq!(t.quotas.resources.memory, Some(1 << 30));
+        assert_eq!(t.quotas.resources.nano_cpus, Some(500_000_000));
+        assert!(
+            t.describe().contains("at most 1GiB of memory"),
+            "{}",
+            t.describe()
+        );
+        assert!(t.describe().contains("0.5 CPUs"), "{}", t.describe());
+    }
+
+    #[test]
     fn isolation_can_be_turned_off() {
         let t = tenancy("isolate = false").unwrap();
         let id = cert(Some("alice"), &[], &[], &[]);
@@ -377,6 +430,9 @@ mod tests {
         assert!(tenancy("key = \"fixed\"").is_err());
         assert!(tenancy("key = \"fixed\"\nname = \"a\\u0000b\"").is_err());
         assert!(toml::from_str::<TenancyFile>("isolated = true").is_err());
+        let errs = tenancy("max_memory = \"8x\"\nmax_cpus = -1").unwrap_err();
+        assert_eq!(errs.len(), 2, "{errs:?}");
+        assert!(tenancy("max_cpus = 0").is_err());
         assert!(Tenant::new(&"x".repeat(MAX_TENANT_KEY + 1)).is_err());
         assert!(Tenant::new("a\nb").is_err());
         assert!(Tenant::new("Ålice=ops,1").is_ok());

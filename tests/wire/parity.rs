@@ -174,6 +174,20 @@ fn tenant_cases() -> Vec<Case> {
             None,
         ),
         Case::new("POST", "/v1.41/build/prune", None),
+        Case::new(
+            "POST",
+            "/v1.41/containers/create",
+            Some(
+                r#"{"Image":"busybox","HostConfig":{"Memory":1048576,"NanoCpus":1000000,"Mounts":[{"Type":"volume","Source":"m","Target":"/m"}]}}"#,
+            ),
+        ),
+        Case::new(
+            "POST",
+            "/v1.41/services/create",
+            Some(
+                r#"{"Name":"s","TaskTemplate":{"ContainerSpec":{"Image":"busybox","Mounts":[{"Type":"volume","Source":"m","Target":"/m"}]}}}"#,
+            ),
+        ),
     ]
 }
 
@@ -281,6 +295,17 @@ async fn served_and_pure_paths_decide_alike_for_a_tenant() {
     let policy = portcullis::policy::Policy::from_toml(
         "name = \"tenants\"\n[tenants]\nisolate = true\nmax_containers = 5\n",
         Path::new("tenants.toml"),
+    )
+    .unwrap();
+    decide_alike(PolicySet::new(vec![policy]).unwrap()).await;
+}
+
+/// The same with memory, CPU and service quotas (looked up from the daemon).
+#[tokio::test]
+async fn served_and_pure_paths_decide_alike_under_resource_quotas() {
+    let policy = portcullis::policy::Policy::from_toml(
+        "name = \"q\"\n[tenants]\nmax_memory = \"1g\"\nmax_cpus = 2\nmax_services = 1\n",
+        Path::new("q.toml"),
     )
     .unwrap();
     decide_alike(PolicySet::new(vec![policy]).unwrap()).await;

@@ -12,6 +12,53 @@ const BUCKETS: [f64; 11] = [
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 30.0,
 ];
 
+/// The phases a request's time is split into on `/metrics` (issue 19: where small
+/// requests wait). Sums and counts only, kept with atomics: no lock per request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// From the request head to the upstream send: framing, classify, reading an
+    /// inspected body, the policy and its facts, the rewrite.
+    Decide,
+    /// The daemon lookups the policy asked for (part of `Decide`).
+    Facts,
+    /// From the upstream send to the daemon's response head: taking a pooled
+    /// connection (or dialling one), the daemon's work, and the worker's run queue.
+    Upstream,
+    /// From the response head to the end of the body sent to the client.
+    Response,
+    /// Reporting the request: these counters and the audit record's write.
+    Record,
+}
+
+impl Phase {
+    const ALL: [Phase; 5] = [
+        Phase::Decide,
+        Phase::Facts,
+        Phase::Upstream,
+        Phase::Response,
+        Phase::Record,
+    ];
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Phase::Decide => "decide",
+            Phase::Facts => "facts",
+            Phase::Upstream => "upstream",
+            Phase::Response => "response",
+            Phase::Record => "record",
+        }
+    }
+}
+
+/// Worker threads whose accepted connections are counted one by one; later ones
+/// share the last counter.
+const WORKER_SLOTS: usize = 32;
+
+/// Connections to the daemon dialled by this process (all pools), for
+/// `portcullis_upstream_connects_total`: flat under steady load means every request
+/// found a pooled connection.
+pub static UPSTREAM_CONNECTS: AtomicU64 = AtomicU64::new(0);
+
 /// One finished request, as the counters see it.
 #[derive(Debug, Clone, Copy)]
 pub struct Sample<'a> {
@@ -38,6 +85,9 @@ pub struct Metrics {
     reloads: AtomicU64,
     reload_failures: AtomicU64,
     last_reload_success: AtomicU64,
+    phase_count: [AtomicU64; Phase::ALL.len()],
+    phase_sum_ns: [AtomicU64; Phase::ALL.len()],
+    worker_connections: [AtomicU64; WORKER_SLOTS],
 }
 
 impl Metrics {
@@ -75,6 +125,21 @@ impl Metrics {
         self.duration_count.fetch_add(1, Ordering::Relaxed);
         self.duration_sum_us
             .fetch_add((secs * 1e6) as u64, Ordering::Relaxed);
+    }
+
+    /// Time one request spent in `phase`.
+    pub fn phase(&self, phase: Phase, d: std::time::Duration) {
+        let i = phase as usize;
+        self.phase_count[i].fetch_add(1, Ordering::Relaxed);
+        self.phase_sum_ns[i].fetch_add(
+            u64::try_from(d.as_nanos()).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
+    }
+
+    /// Worker `worker` accepted a client connection.
+    pub fn connection(&self, worker: usize) {
+        self.worker_connections[worker.min(WORKER_SLOTS - 1)].fetch_add(1, Ordering::Relaxed);
     }
 
     pub fn reload(&self, ok: bool) {
@@ -172,6 +237,40 @@ impl Metrics {
             self.duration_sum_us.load(Ordering::Relaxed) as f64 / 1e6
         );
         let _ = writeln!(o, "portcullis_request_duration_seconds_count {count}");
+        let _ = writeln!(
+            o,
+            "# HELP portcullis_phase_seconds Time requests spent in each phase (decide, facts, upstream, response, record)."
+        );
+        let _ = writeln!(o, "# TYPE portcullis_phase_seconds summary");
+        for p in Phase::ALL {
+            let i = p as usize;
+            let name = p.as_str();
+            let _ = writeln!(
+                o,
+                "portcullis_phase_seconds_sum{{phase=\"{name}\"}} {}\nportcullis_phase_seconds_count{{phase=\"{name}\"}} {}",
+                self.phase_sum_ns[i].load(Ordering::Relaxed) as f64 / 1e9,
+                self.phase_count[i].load(Ordering::Relaxed)
+            );
+        }
+        counter(
+            &mut o,
+            "portcullis_upstream_connects_total",
+            "Connections dialled to the daemon (flat under steady load: requests reuse pooled ones).",
+            UPSTREAM_CONNECTS.load(Ordering::Relaxed),
+        );
+        let _ = writeln!(
+            o,
+            "# HELP portcullis_worker_connections_total Client connections accepted by each worker thread.\n# TYPE portcullis_worker_connections_total counter"
+        );
+        for (w, n) in self.worker_connections.iter().enumerate() {
+            let n = n.load(Ordering::Relaxed);
+            if n > 0 {
+                let _ = writeln!(
+                    o,
+                    "portcullis_worker_connections_total{{worker=\"{w}\"}} {n}"
+                );
+            }
+        }
         counter(
             &mut o,
             "portcullis_policy_reloads_total",
@@ -213,7 +312,18 @@ mod tests {
         m.request(&s("ContainerCreate", Outcome::Deny, &["PC-1001"], 0.002));
         m.request(&s("Ping", Outcome::Allow, &[], 0.0001));
         m.reload(true);
+        m.phase(Phase::Upstream, std::time::Duration::from_micros(1500));
+        m.phase(Phase::Upstream, std::time::Duration::from_micros(500));
+        m.connection(1);
         let t = m.render(3, 1);
+        assert!(
+            t.contains("portcullis_phase_seconds_sum{phase=\"upstream\"} 0.002\n"),
+            "{t}"
+        );
+        assert!(t.contains("portcullis_phase_seconds_count{phase=\"upstream\"} 2\n"));
+        assert!(t.contains("portcullis_phase_seconds_count{phase=\"facts\"} 0\n"));
+        assert!(t.contains("portcullis_worker_connections_total{worker=\"1\"} 1\n"));
+        assert!(!t.contains("portcullis_worker_connections_total{worker=\"0\"}"));
         assert!(
             t.contains(
                 "portcullis_requests_total{operation=\"ContainerCreate\",decision=\"deny\"} 1"

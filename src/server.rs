@@ -209,8 +209,9 @@ impl Server {
     /// runtime that accepts on its own duplicate of every listener: a connection, its
     /// requests, its upstream connection (from the thread's own pool, see
     /// [`crate::proxy::set_shard`]) and its hijacked session all stay on the thread that
-    /// accepted it, so a request costs no cross-thread wake-ups. The kernel hands each
-    /// new connection to one waiting thread; an idle thread tends to win.
+    /// serves it, so a request costs no cross-thread wake-ups. The kernel hands each
+    /// new connection to one waiting thread, which passes it on to the worker with the
+    /// fewest live connections if that is another (see `Placement`).
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
         let (tx, rx) = watch::channel(false);
         let (stop_tx, stop_rx) = watch::channel(false);

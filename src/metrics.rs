@@ -74,7 +74,10 @@ pub struct Sample<'a> {
 /// Process-wide counters.
 #[derive(Default)]
 pub struct Metrics {
-    requests: Mutex<BTreeMap<(&'static str, Outcome), u64>>,
+    /// Counts by operation and outcome, one map per worker thread (see
+    /// [`crate::proxy::shard`]): a worker only ever takes its own lock, so a worker
+    /// descheduled while holding it stalls no other worker.
+    requests: [Mutex<BTreeMap<(&'static str, Outcome), u64>>; WORKER_SLOTS],
     denials: Mutex<BTreeMap<&'static str, u64>>,
     bytes_in: AtomicU64,
     bytes_out: AtomicU64,
@@ -102,7 +105,8 @@ impl Metrics {
             secs,
             upstream_error,
         } = *r;
-        if let Ok(mut m) = self.requests.lock() {
+        let shard = crate::proxy::shard() % WORKER_SLOTS;
+        if let Ok(mut m) = self.requests[shard].lock() {
             *m.entry((op, decision)).or_default() += 1;
         }
         if decision.violated() {
@@ -163,13 +167,19 @@ impl Metrics {
             "# HELP portcullis_requests_total Requests by operation and decision."
         );
         let _ = writeln!(o, "# TYPE portcullis_requests_total counter");
-        if let Ok(m) = self.requests.lock() {
-            for ((op, d), n) in m.iter() {
-                let _ = writeln!(
-                    o,
-                    "portcullis_requests_total{{operation=\"{op}\",decision=\"{d}\"}} {n}"
-                );
+        let mut requests = BTreeMap::new();
+        for shard in &self.requests {
+            if let Ok(m) = shard.lock() {
+                for (k, n) in m.iter() {
+                    *requests.entry(*k).or_insert(0u64) += n;
+                }
             }
+        }
+        for ((op, d), n) in requests.iter() {
+            let _ = writeln!(
+                o,
+                "portcullis_requests_total{{operation=\"{op}\",decision=\"{d}\"}} {n}"
+            );
         }
         let _ = writeln!(
             o,
@@ -296,6 +306,36 @@ impl Metrics {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Workers count in their own maps; the exposition adds them up.
+    #[test]
+    fn per_worker_counts_add_up() {
+        let m = std::sync::Arc::new(Metrics::default());
+        let s = Sample {
+            op: "Ping",
+            decision: Outcome::Allow,
+            rules: &[],
+            bytes_in: 0,
+            bytes_out: 0,
+            secs: 0.001,
+            upstream_error: false,
+        };
+        for w in 0..3 {
+            let m = m.clone();
+            std::thread::spawn(move || {
+                crate::proxy::set_shard(w);
+                m.request(&s);
+                m.request(&s);
+            })
+            .join()
+            .unwrap();
+        }
+        let t = m.render(0, 0);
+        assert!(
+            t.contains("portcullis_requests_total{operation=\"Ping\",decision=\"allow\"} 6\n"),
+            "{t}"
+        );
+    }
 
     #[test]
     fn counters_render() {

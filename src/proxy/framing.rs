@@ -115,6 +115,36 @@ fn expected_upgrade(op: OpKind) -> &'static str {
     }
 }
 
+/// The headers never forwarded: hop-by-hop (RFC 9110 §7.6.1) and framing.
+fn is_hop_by_hop(name: &HeaderName) -> bool {
+    matches!(
+        name.as_str(),
+        "connection"
+            | "keep-alive"
+            | "proxy-connection"
+            | "te"
+            | "trailer"
+            | "transfer-encoding"
+            | "upgrade"
+            | "proxy-authenticate"
+            | "proxy-authorization"
+            | "content-length"
+            | "expect"
+    )
+}
+
+/// `src` with only its end-to-end headers: `src` itself when it has nothing else (no
+/// hop-by-hop or framing header, hence no `Connection` naming others), which spares
+/// building a second map for most requests; else the copy [`copy_end_to_end`] makes.
+pub fn end_to_end(src: HeaderMap) -> HeaderMap {
+    if !src.keys().any(is_hop_by_hop) {
+        return src;
+    }
+    let mut dst = HeaderMap::with_capacity(src.len());
+    copy_end_to_end(&src, &mut dst, false);
+    dst
+}
+
 /// Copy end-to-end headers (RFC 9110 §7.6.1 hop-by-hop ones and framing removed).
 pub fn copy_end_to_end(src: &HeaderMap, dst: &mut HeaderMap, keep_upgrade: bool) {
     let mut connection_named: Vec<HeaderName> = Vec::new();
@@ -128,21 +158,7 @@ pub fn copy_end_to_end(src: &HeaderMap, dst: &mut HeaderMap, keep_upgrade: bool)
         }
     }
     for (name, value) in src {
-        let hop = matches!(
-            name.as_str(),
-            "connection"
-                | "keep-alive"
-                | "proxy-connection"
-                | "te"
-                | "trailer"
-                | "transfer-encoding"
-                | "upgrade"
-                | "proxy-authenticate"
-                | "proxy-authorization"
-                | "content-length"
-                | "expect"
-        );
-        if hop {
+        if is_hop_by_hop(name) {
             continue;
         }
         if connection_named.contains(name) && !(keep_upgrade && name == header::UPGRADE) {

@@ -243,7 +243,7 @@ async fn process(
     let plan = pipeline::body_plan(&target.op, req.headers())?;
     let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
     let has_body = !req.body().is_end_stream();
-    let (parts, body) = req.into_parts();
+    let (mut parts, body) = req.into_parts();
     let limits = &state.limits;
     // The inspected body's bytes, and the checked value that borrows from them.
     let inspected_bytes: Bytes;
@@ -310,7 +310,9 @@ async fn process(
     };
 
     // Forward.
+    let headers = std::mem::take(&mut parts.headers);
     let upstream = forward::Upstream {
+        headers,
         parts: &parts,
         target: &target,
         body: forward_body,

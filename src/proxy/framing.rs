@@ -167,3 +167,59 @@ pub fn copy_end_to_end(src: &HeaderMap, dst: &mut HeaderMap, keep_upgrade: bool)
         dst.append(name.clone(), value.clone());
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::HeaderValue;
+
+    fn pairs(h: &HeaderMap) -> Vec<(String, String)> {
+        h.iter()
+            .map(|(n, v)| (n.to_string(), v.to_str().unwrap().to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn end_to_end_drops_hop_by_hop_and_connection_named_headers() {
+        let mut h = HeaderMap::new();
+        for (n, v) in [
+            ("host", "docker"),
+            ("connection", "keep-alive, X-Foo"),
+            ("x-foo", "1"),
+            ("accept", "a"),
+            ("content-length", "2"),
+            ("accept", "b"),
+            ("te", "trailers"),
+            ("x-bar", "2"),
+            ("x-foo", "3"),
+        ] {
+            h.append(HeaderName::from_static(n), HeaderValue::from_static(v));
+        }
+        let want = [
+            ("host", "docker"),
+            ("accept", "a"),
+            ("accept", "b"),
+            ("x-bar", "2"),
+        ];
+        let want: Vec<_> = want
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.to_string()))
+            .collect();
+        assert_eq!(pairs(&end_to_end(h)), want);
+    }
+
+    #[test]
+    fn end_to_end_passes_a_clean_map_as_it_is() {
+        let mut h = HeaderMap::new();
+        for (n, v) in [
+            ("user-agent", "x"),
+            ("accept", "a"),
+            ("host", "h"),
+            ("accept", "b"),
+        ] {
+            h.append(HeaderName::from_static(n), HeaderValue::from_static(v));
+        }
+        let before = pairs(&h);
+        assert_eq!(pairs(&end_to_end(h)), before);
+    }
+}

@@ -666,3 +666,40 @@ where
         tracing::debug!(remote = %remote, error = %e, "connection ended with an error");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn placement(workers: usize) -> Arc<Placement> {
+        let (senders, _): (Vec<_>, Vec<_>) =
+            (0..workers).map(|_| mpsc::unbounded_channel()).unzip();
+        Arc::new(Placement {
+            live: (0..workers).map(|_| AtomicUsize::new(0)).collect(),
+            inbox: senders.into_boxed_slice(),
+        })
+    }
+
+    /// A burst of connections accepted by one worker is spread evenly, the accepting
+    /// worker keeps a connection on a tie, and a closed connection frees its place.
+    #[test]
+    fn connections_go_to_the_least_loaded_worker() {
+        let place = placement(2);
+        let loads: Vec<Load> = (0..32).map(|_| place.pick(1)).collect();
+        let on = |w| loads.iter().filter(|l| l.1 == w).count();
+        assert_eq!((on(0), on(1)), (16, 16));
+        assert_eq!(
+            loads[0].1, 1,
+            "a tie keeps the connection where it was accepted"
+        );
+
+        let place = placement(3);
+        let a = place.pick(0);
+        let b = place.pick(0);
+        let c = place.pick(0);
+        assert_eq!((a.1, b.1, c.1), (0, 1, 2));
+        drop(b);
+        assert_eq!(place.live[1].load(Ordering::Relaxed), 0);
+        assert_eq!(place.pick(0).1, 1);
+    }
+}

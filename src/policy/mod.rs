@@ -141,6 +141,17 @@ impl ServiceFacts {
 }
 
 /// A JSON object of strings (labels, driver options) as a map; other values read as "".
+/// The strings of a JSON array (nothing for anything else).
+fn strings(v: &Value) -> Vec<String> {
+    v.as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|s| s.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 pub(crate) fn string_map(v: &Value) -> HashMap<String, String> {
     v.as_object()
         .map(|m| {
@@ -368,6 +379,12 @@ pub struct ImageFacts {
     pub id: String,
     /// `Config.WorkingDir`: where a container created without one runs.
     pub working_dir: String,
+    /// The tenant its owner label (`Config.Labels`) names, if any (tenants' images).
+    pub owner: Option<String>,
+    /// `RepoTags`, in the daemon's familiar form (`nginx:latest`, `alice/app:1`).
+    pub tags: Vec<String>,
+    /// `RepoDigests`: the registry names it was pulled from or pushed to.
+    pub digests: Vec<String>,
 }
 
 impl ImageFacts {
@@ -375,6 +392,11 @@ impl ImageFacts {
         ImageFacts {
             id: v["Id"].as_str().unwrap_or("").to_string(),
             working_dir: v["Config"]["WorkingDir"].as_str().unwrap_or("").to_string(),
+            owner: v["Config"]["Labels"][crate::tenant::OWNER_LABEL]
+                .as_str()
+                .map(str::to_string),
+            tags: strings(&v["RepoTags"]),
+            digests: strings(&v["RepoDigests"]),
         }
     }
 }

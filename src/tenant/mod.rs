@@ -12,6 +12,7 @@
 
 pub mod access;
 pub mod guard;
+pub mod images;
 pub mod respond;
 pub mod scope;
 pub mod stamp;
@@ -52,6 +53,9 @@ pub struct TenancyFile {
     pub max_volumes: Option<usize>,
     /// Most networks one tenant may have.
     pub max_networks: Option<usize>,
+    /// Confine each tenant's image names to a prefix of its own: a template ending in
+    /// `{tenant}/` (`"{tenant}/"`, `"registry.example.com/{tenant}/"`).
+    pub image_prefix: Option<String>,
 }
 
 /// Which part of the verified identity names the tenant.
@@ -89,6 +93,8 @@ pub struct Tenancy {
     /// Operator networks shared with every tenant (names or ids), see [`access::reach`].
     pub shared_networks: Vec<String>,
     pub quotas: Quotas,
+    /// Where each tenant's image names live, if the policy confines them.
+    pub image_prefix: Option<images::ImagePrefix>,
 }
 
 /// How many objects of each kind one tenant may have; `None`: no limit. Counted from
@@ -121,6 +127,7 @@ impl Default for Tenancy {
             anonymous: DEFAULT_ANONYMOUS_TENANT.to_string(),
             shared_networks: Vec::new(),
             quotas: Quotas::default(),
+            image_prefix: None,
         }
     }
 }
@@ -213,6 +220,14 @@ impl TenancyFile {
                 ));
             }
         }
+        let image_prefix = match self.image_prefix.as_deref().map(images::ImagePrefix::parse) {
+            None => None,
+            Some(Ok(p)) => Some(p),
+            Some(Err(e)) => {
+                errors.push(e);
+                None
+            }
+        };
         if errors.is_empty() {
             Ok(Tenancy {
                 isolate: self.isolate.unwrap_or(true),
@@ -224,6 +239,7 @@ impl TenancyFile {
                     volumes: self.max_volumes,
                     networks: self.max_networks,
                 },
+                image_prefix,
             })
         } else {
             Err(errors)
@@ -291,6 +307,9 @@ impl Tenancy {
                 if let Some(max) = max {
                     shared.push_str(&format!("; at most {max} {what} per tenant"));
                 }
+            }
+            if let Some(p) = &self.image_prefix {
+                shared.push_str(&format!("; image names under {}", p.describe()));
             }
             format!(
                 "tenants isolated by {}; clients without a certificate are tenant {:?}{shared}",

@@ -278,7 +278,7 @@ impl TenantCounters {
         for (name, help, denials) in [
             (
                 "portcullis_tenant_requests_total",
-                "Requests by tenant (at most 256 tenants apart, the rest as tenant=\"_other\").",
+                "Requests by tenant (at most 256 tenants apart, the rest under the tenant _other).",
                 false,
             ),
             (

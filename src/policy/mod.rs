@@ -76,6 +76,9 @@ pub enum Lookup {
     Owned(crate::tenant::access::Kind, String),
     /// How many containers, volumes or networks a tenant has (quotas).
     Count(crate::tenant::access::Kind, String),
+    /// The owners of the containers (stopped ones included) that run an image (by id)
+    /// or an image built on it (tenants' image removals).
+    ImageUsers(String),
 }
 
 /// An existing object a tenant may own: its id, name and labels.
@@ -462,6 +465,9 @@ pub struct Facts {
     pub owned: HashMap<(crate::tenant::access::Kind, String), Option<OwnedFacts>>,
     /// Objects of a kind a tenant has; `None` when not counted (taken as none).
     pub counts: HashMap<(crate::tenant::access::Kind, String), Option<usize>>,
+    /// Each container using an image (by id): its owner label (`""` for the
+    /// operator's) and the image name it was created with; `None` when there are none.
+    pub image_users: HashMap<String, Option<Vec<(String, String)>>>,
 }
 
 impl Facts {
@@ -475,6 +481,7 @@ impl Facts {
             Lookup::Image(n) => self.images.contains_key(n),
             Lookup::Owned(k, n) => self.owned.contains_key(&(*k, n.clone())),
             Lookup::Count(k, t) => self.counts.contains_key(&(*k, t.clone())),
+            Lookup::ImageUsers(id) => self.image_users.contains_key(id),
         }
     }
 
@@ -489,6 +496,7 @@ impl Facts {
             Lookup::Image(n) => self.images.insert(n.clone(), None).is_some(),
             Lookup::Owned(k, n) => self.owned.insert((*k, n.clone()), None).is_some(),
             Lookup::Count(k, t) => self.counts.insert((*k, t.clone()), None).is_some(),
+            Lookup::ImageUsers(id) => self.image_users.insert(id.clone(), None).is_some(),
         };
     }
 }

@@ -324,24 +324,50 @@ impl<'a> Images<'a> {
 
     /// `DELETE /images/{name}`.
     fn remove(&mut self, name: &str) {
-        if self.own_name(name) {
-            return;
-        }
         let Seen::Found(f) = self.image(name) else {
             return;
         };
         let by_tag =
             tagged(name).filter(|t| f.tags.iter().any(|have| tagged(have).as_ref() == Some(t)));
-        let allowed = match by_tag {
-            Some(t) => self.may_drop(&t, f),
-            // By id or digest: every name goes, and untagged content with it.
-            None => self.own_content(f) && f.tags.iter().all(|t| self.may_drop(t, f)),
-        };
+        let allowed = self.own_name(name)
+            || match &by_tag {
+                Some(t) => self.may_drop(t, f),
+                // By id or digest: every name goes, and untagged content with it.
+                None => self.own_content(f) && f.tags.iter().all(|t| self.may_drop(t, f)),
+            };
         if !allowed {
             self.deny(
                 r::TENANT_IMAGE,
                 format!("the image {name:?} is not the tenant's (it was pulled, or built by another tenant or the operator): tenants remove only images they built, committed or imported, and names of their own"),
             );
+            return;
+        }
+        // Not from under the containers of other tenants or the operator (dockerd
+        // refuses only without force).
+        if f.id.is_empty() {
+            return;
+        }
+        match self.facts.image_users.get(&f.id) {
+            None => self.need.push(Lookup::ImageUsers(f.id.clone())),
+            Some(None) => {}
+            Some(Some(users)) => {
+                // Untagging one of several names touches only the containers created
+                // with that name; the last name or the id, every one.
+                let only = by_tag.filter(|_| f.tags.len() > 1);
+                let affected = |image: &str| match &only {
+                    Some(t) => tagged(image).as_ref() == Some(t),
+                    None => true,
+                };
+                if users
+                    .iter()
+                    .any(|(owner, image)| owner != self.tenant.as_str() && affected(image))
+                {
+                    self.deny(
+                        r::TENANT_IMAGE,
+                        format!("the image {name:?} is used by containers that are not the tenant's: it cannot be removed while they exist"),
+                    );
+                }
+            }
         }
     }
 
@@ -471,6 +497,7 @@ mod tests {
         ] {
             f.images.insert(name.into(), img);
         }
+        f.image_users.insert("sha256:1".into(), None);
         for missing in [
             "ghost:1",
             "ghost",
@@ -528,6 +555,80 @@ mod tests {
                 "{prefix:?} {target}"
             );
         }
+    }
+
+    #[test]
+    fn images_in_use_by_others_are_not_removed() {
+        let prefix = ImagePrefix::parse("{tenant}/").unwrap();
+        for (users, want) in [
+            (None, OK),
+            (Some(vec!["alice"]), OK),
+            (Some(vec!["alice", "bob"]), IMG),
+            (Some(vec![""]), IMG),
+        ] {
+            for target in ["mine:1", "alice/base:1"] {
+                let mut f = facts();
+                f.image_users.insert(
+                    "sha256:1".into(),
+                    users.clone().map(|u| {
+                        u.iter()
+                            .map(|o| (o.to_string(), target.to_string()))
+                            .collect()
+                    }),
+                );
+                let q = Query::parse("force=1").unwrap();
+                let (out, need) = assess(
+                    Some(&prefix),
+                    &alice(),
+                    OpKind::ImageDelete,
+                    Some(target),
+                    &q,
+                    &f,
+                );
+                let rules: Vec<&str> = out.iter().map(|v| v.rule).collect();
+                assert!(need.is_empty(), "{need:?}");
+                assert_eq!(rules, want, "{target} {users:?}");
+            }
+        }
+        // Untagging one of several names concerns only containers created with it.
+        for (used_as, want) in [
+            ("other:1", OK),
+            ("multi:1", IMG),
+            ("docker.io/library/multi:1", IMG),
+            ("sha256:1", OK),
+        ] {
+            let mut f = facts();
+            f.images.insert(
+                "multi:1".into(),
+                image(Some("alice"), &["multi:1", "other:1"], &[]),
+            );
+            f.image_users.insert(
+                "sha256:1".into(),
+                Some(vec![("bob".into(), used_as.into())]),
+            );
+            let (out, _) = assess(
+                None,
+                &alice(),
+                OpKind::ImageDelete,
+                Some("multi:1"),
+                &Query::parse("").unwrap(),
+                &f,
+            );
+            let rules: Vec<&str> = out.iter().map(|v| v.rule).collect();
+            assert_eq!(rules, want, "{used_as}");
+        }
+        // Unknown users are looked up, by the image's id.
+        let mut f = facts();
+        f.image_users.clear();
+        let (_, need) = assess(
+            None,
+            &alice(),
+            OpKind::ImageDelete,
+            Some("mine:1"),
+            &Query::parse("").unwrap(),
+            &f,
+        );
+        assert_eq!(need, [Lookup::ImageUsers("sha256:1".into())]);
     }
 
     #[test]

@@ -436,6 +436,17 @@ fn tenants_through_portcullis() {
                 "PC-1047",
                 "bob load",
             );
+            // Nor is bob's image removed from under alice's container.
+            assert_ok(
+                &alice(&["create", "--name", "alice-uses-bob", "bob-img:1", "true"]),
+                "alice create from bob's image",
+            );
+            refused(
+                &bob(&["rmi", "-f", "bob-img:1"]),
+                "PC-1045",
+                "bob rmi -f his image alice's container uses",
+            );
+            assert_ok(&alice(&["rm", "alice-uses-bob"]), "alice rm");
             assert_ok(&bob(&["rmi", "bob-img:1", "bob-imp:1"]), "bob rmi his own");
             // Without image_prefix a name is the tenant's only through its content: bob's
             // tag of the operator's image stays until the operator removes it.

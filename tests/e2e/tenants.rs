@@ -441,10 +441,16 @@ fn tenants_through_portcullis() {
                 &alice(&["create", "--name", "alice-uses-bob", "bob-img:1", "true"]),
                 "alice create from bob's image",
             );
+            let out = bob(&["rmi", "-f", "bob-img:1"]);
             refused(
-                &bob(&["rmi", "-f", "bob-img:1"]),
+                &out,
                 "PC-1045",
                 "bob rmi -f his image alice's container uses",
+            );
+            assert!(
+                stderr_of(&out).contains("used by containers"),
+                "{}",
+                show(&out)
             );
             assert_ok(&alice(&["rm", "alice-uses-bob"]), "alice rm");
             assert_ok(&bob(&["rmi", "bob-img:1", "bob-imp:1"]), "bob rmi his own");

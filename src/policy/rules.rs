@@ -154,7 +154,7 @@ rules! {
         "name your images under your prefix (for example alice/app:1)";
     TENANT_IMAGE_LOAD = "PC-1047", "with tenants isolated: docker load (POST /images/load)",
         "the names are inside the archive, where Portcullis cannot check them: a load could replace any image name",
-        "[tenants] isolate",
+        "[tenants] isolate, allow_image_load",
         "push the image to a registry and pull it, or docker import it under a name of your own";
 }
 

@@ -70,6 +70,7 @@ pub fn assess(
     }
     let (image_out, image_need) = super::images::assess(
         tenancy.image_prefix.as_ref(),
+        tenancy.allow_image_load,
         &tenant,
         view.op.kind,
         view.op.target.as_deref(),

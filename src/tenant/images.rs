@@ -20,7 +20,7 @@
 //! - A tenant pushes only its own images (stamped content), one tag at a time, and
 //!   under its prefix when one is set: an operator's private image is never pushed.
 //! - `docker load` is refused: the names are inside the archive, so any name could be
-//!   overwritten.
+//!   overwritten (unless `[tenants] allow_image_load = true` accepts that risk).
 //!
 //! Images are visible to every tenant, so refusals are policy denials (PC-1045..1047)
 //! naming the reason, not 404s. Pure: the daemon's answers come in through [`Facts`].
@@ -153,6 +153,7 @@ fn join(repo: &str, tag: &str) -> String {
 /// The tenant's image rules for a request, and the image lookups still needed.
 pub fn assess(
     prefix: Option<&ImagePrefix>,
+    allow_load: bool,
     tenant: &Tenant,
     op: OpKind,
     target: Option<&str>,
@@ -207,9 +208,9 @@ pub fn assess(
                 g.push(name, query.get("tag").unwrap_or(""));
             }
         }
-        OpKind::ImageLoad => g.deny(
+        OpKind::ImageLoad if !allow_load => g.deny(
             r::TENANT_IMAGE_LOAD,
-            "docker load is refused while tenants are isolated: the image names are inside the archive, so it could replace any tenant's or the operator's image; push the image to a registry and pull it, or import it (docker import) under a name of your own".into(),
+            "docker load is refused while tenants are isolated: the image names are inside the archive, so it could replace any tenant's or the operator's image; push the image to a registry and pull it, or import it (docker import) under a name of your own (or the operator sets [tenants] allow_image_load)".into(),
         ),
         _ => {}
     }
@@ -519,7 +520,7 @@ mod tests {
     ) -> Vec<&'static str> {
         let prefix = prefix.map(|p| ImagePrefix::parse(p).unwrap());
         let q = Query::parse(query).unwrap();
-        let (out, need) = assess(prefix.as_ref(), &alice(), op, target, &q, &facts());
+        let (out, need) = assess(prefix.as_ref(), false, &alice(), op, target, &q, &facts());
         assert!(
             need.is_empty(),
             "{op:?} {target:?} {query}: still needs {need:?}"
@@ -579,6 +580,7 @@ mod tests {
                 let q = Query::parse("force=1").unwrap();
                 let (out, need) = assess(
                     Some(&prefix),
+                    false,
                     &alice(),
                     OpKind::ImageDelete,
                     Some(target),
@@ -608,6 +610,7 @@ mod tests {
             );
             let (out, _) = assess(
                 None,
+                false,
                 &alice(),
                 OpKind::ImageDelete,
                 Some("multi:1"),
@@ -622,6 +625,7 @@ mod tests {
         f.image_users.clear();
         let (_, need) = assess(
             None,
+            false,
             &alice(),
             OpKind::ImageDelete,
             Some("mine:1"),
@@ -782,6 +786,9 @@ mod tests {
     #[test]
     fn loads_and_forged_changes_are_refused() {
         assert_eq!(decide(None, OpKind::ImageLoad, None, ""), ["PC-1047"]);
+        let q = Query::parse("quiet=1").unwrap();
+        let (out, _) = assess(None, true, &alice(), OpKind::ImageLoad, None, &q, &facts());
+        assert!(out.is_empty(), "allow_image_load: {out:?}");
         for changes in [
             "LABEL%20io.portcullis.owner%3Dbob",
             "label%20%22io.portcullis.owner%22%3D%22bob%22",

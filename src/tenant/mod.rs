@@ -56,6 +56,9 @@ pub struct TenancyFile {
     /// Confine each tenant's image names to a prefix of its own: a template ending in
     /// `{tenant}/` (`"{tenant}/"`, `"registry.example.com/{tenant}/"`).
     pub image_prefix: Option<String>,
+    /// Let tenants `docker load` (default: refused, PC-1047): a load can replace any
+    /// image name, the operator's and other tenants' included.
+    pub allow_image_load: Option<bool>,
 }
 
 /// Which part of the verified identity names the tenant.
@@ -95,6 +98,8 @@ pub struct Tenancy {
     pub quotas: Quotas,
     /// Where each tenant's image names live, if the policy confines them.
     pub image_prefix: Option<images::ImagePrefix>,
+    /// Whether tenants may `docker load` (names inside the archive go unchecked).
+    pub allow_image_load: bool,
 }
 
 /// How many objects of each kind one tenant may have; `None`: no limit. Counted from
@@ -128,6 +133,7 @@ impl Default for Tenancy {
             shared_networks: Vec::new(),
             quotas: Quotas::default(),
             image_prefix: None,
+            allow_image_load: false,
         }
     }
 }
@@ -240,6 +246,7 @@ impl TenancyFile {
                     networks: self.max_networks,
                 },
                 image_prefix,
+                allow_image_load: self.allow_image_load.unwrap_or(false),
             })
         } else {
             Err(errors)
@@ -310,6 +317,9 @@ impl Tenancy {
             }
             if let Some(p) = &self.image_prefix {
                 shared.push_str(&format!("; image names under {}", p.describe()));
+            }
+            if self.allow_image_load {
+                shared.push_str("; docker load allowed (any image name may be replaced)");
             }
             format!(
                 "tenants isolated by {}; clients without a certificate are tenant {:?}{shared}",

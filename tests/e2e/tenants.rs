@@ -427,10 +427,10 @@ fn tenants_through_portcullis() {
                 "alice tag over bob's name",
             );
             assert_eq!(owner_on_daemon(&d, "bob-imp:1"), "bob");
-            // A load could carry any name. (A small archive: the refusal comes before the
-            // body is read, and the CLI reads the answer only once its write went through.)
-            let archive = work.path().join("small.tar");
-            fs::write(&archive, vec![0u8; 4096]).unwrap();
+            // A load could carry any name. (The refused archive is read first, so that
+            // the CLI, which reads the answer once it has sent the body, shows it.)
+            let archive = work.path().join("saved.tar");
+            d.direct_ok(&["save", "-o", archive.to_str().unwrap(), TEST_IMAGE]);
             refused(
                 &bob(&["load", "-i", archive.to_str().unwrap()]),
                 "PC-1047",

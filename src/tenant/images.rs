@@ -834,6 +834,58 @@ mod tests {
         assert_eq!(q.all("changes").count(), 0);
     }
 
+    /// Through the decide and rewrite phases, as the proxy and `policy explain` run them.
+    #[test]
+    fn the_pipeline_applies_the_image_rules() {
+        use crate::policy::pipeline::{self, Outcome};
+        use crate::policy::{Decision, Policy, PolicySet};
+        use crate::tls::Identity;
+        let p = Policy::from_toml(
+            "name = \"i\"\n[tenants]\nimage_prefix = \"{tenant}/\"\n",
+            std::path::Path::new("i.toml"),
+        )
+        .unwrap();
+        assert!(p.tenancy.describe().contains("image names under {tenant}/"));
+        let set = PolicySet::new(vec![p]).unwrap();
+        let alice = Identity {
+            common_name: Some("alice".into()),
+            ..Identity::transport("mtls")
+        };
+        let check = |method: http::Method, target: &str| match pipeline::check(
+            &set,
+            &alice,
+            &method,
+            target,
+            None,
+            &facts(),
+        ) {
+            Outcome::Decided {
+                decision, upstream, ..
+            } => (decision, upstream),
+            other => panic!("{other:?}"),
+        };
+        let (d, _) = check(
+            http::Method::POST,
+            "/v1.41/images/nginx/tag?repo=base&tag=1",
+        );
+        assert!(
+            matches!(&d, Decision::Deny(v) if v[0].rule == "PC-1046"),
+            "{d:?}"
+        );
+        let (d, _) = check(http::Method::POST, "/v1.41/images/load");
+        assert!(
+            matches!(&d, Decision::Deny(v) if v[0].rule == "PC-1047"),
+            "{d:?}"
+        );
+        let (d, up) = check(
+            http::Method::POST,
+            "/v1.41/images/create?fromSrc=-&repo=alice/new&tag=1",
+        );
+        assert_eq!(d, Decision::Allow(vec![]));
+        assert!(up.contains("changes=LABEL"), "{up}");
+        assert!(up.contains("io.portcullis.owner"), "{up}");
+    }
+
     #[test]
     fn prefixes_are_validated_and_read() {
         for bad in [

@@ -1,10 +1,11 @@
 //! Counters for Prometheus (`GET /metrics` on the admin listener), kept with atomics
-//! and small maps; rendered in the Prometheus text exposition format.
+//! and small maps; rendered in the Prometheus text exposition format. Per-tenant
+//! counters keep at most [`MAX_TENANT_SERIES`] tenants apart ([`TenantCounters`]).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, RwLock};
 
 use crate::audit::Outcome;
 
@@ -69,6 +70,8 @@ pub struct Sample<'a> {
     pub bytes_out: u64,
     pub secs: f64,
     pub upstream_error: bool,
+    /// The client's tenant, when its policy isolates tenants.
+    pub tenant: Option<&'a str>,
 }
 
 /// Process-wide counters.
@@ -91,6 +94,7 @@ pub struct Metrics {
     phase_count: [AtomicU64; Phase::ALL.len()],
     phase_sum_ns: [AtomicU64; Phase::ALL.len()],
     worker_connections: [AtomicU64; WORKER_SLOTS],
+    tenants: TenantCounters,
 }
 
 impl Metrics {
@@ -104,8 +108,12 @@ impl Metrics {
             bytes_out,
             secs,
             upstream_error,
+            tenant,
         } = *r;
         let shard = crate::proxy::shard() % WORKER_SLOTS;
+        if let Some(t) = tenant {
+            self.tenants.record(t, decision.violated());
+        }
         if let Ok(mut m) = self.requests[shard].lock() {
             *m.entry((op, decision)).or_default() += 1;
         }
@@ -191,6 +199,7 @@ impl Metrics {
                 let _ = writeln!(o, "portcullis_denials_total{{rule=\"{r}\"}} {n}");
             }
         }
+        self.tenants.render(&mut o);
         let gauge = |o: &mut String, name: &str, help: &str, v: u64| {
             let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}");
         };
@@ -303,6 +312,106 @@ impl Metrics {
     }
 }
 
+/// Most tenants counted apart; requests of further tenants are counted under
+/// [`OTHER_TENANTS`], so a daemon with many tenants cannot grow the metrics without end.
+pub const MAX_TENANT_SERIES: usize = 256;
+
+/// The `tenant` label of the requests of tenants beyond [`MAX_TENANT_SERIES`].
+pub const OTHER_TENANTS: &str = "_other";
+
+/// Requests and denials by tenant. A tenant seen before is counted under a read lock
+/// held for one map lookup (atomics do the counting); only a tenant's first request
+/// takes the write lock. No lock is held across anything but the map operation.
+#[derive(Default)]
+pub struct TenantCounters {
+    by_tenant: RwLock<HashMap<String, Arc<TenantCount>>>,
+    other: TenantCount,
+}
+
+#[derive(Default)]
+struct TenantCount {
+    requests: AtomicU64,
+    denials: AtomicU64,
+}
+
+impl TenantCount {
+    fn bump(&self, denied: bool) {
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        if denied {
+            self.denials.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+impl TenantCounters {
+    /// Count one request of `tenant` (denied or audit-denied when `denied`).
+    pub fn record(&self, tenant: &str, denied: bool) {
+        if let Ok(m) = self.by_tenant.read() {
+            if let Some(c) = m.get(tenant) {
+                c.bump(denied);
+                return;
+            }
+        }
+        let counted = match self.by_tenant.write() {
+            Ok(mut m) if m.len() < MAX_TENANT_SERIES || m.contains_key(tenant) => {
+                Some(Arc::clone(m.entry(tenant.to_string()).or_default()))
+            }
+            _ => None,
+        };
+        match counted {
+            Some(c) => c.bump(denied),
+            None => self.other.bump(denied),
+        }
+    }
+
+    fn render(&self, o: &mut String) {
+        let mut rows: Vec<(String, u64, u64)> = match self.by_tenant.read() {
+            Ok(m) => m
+                .iter()
+                .map(|(t, c)| {
+                    let r = c.requests.load(Ordering::Relaxed);
+                    (label_value(t), r, c.denials.load(Ordering::Relaxed))
+                })
+                .collect(),
+            Err(_) => Vec::new(),
+        };
+        rows.sort();
+        let other = self.other.requests.load(Ordering::Relaxed);
+        if other > 0 {
+            rows.push((
+                OTHER_TENANTS.to_string(),
+                other,
+                self.other.denials.load(Ordering::Relaxed),
+            ));
+        }
+        for (name, help, denials) in [
+            (
+                "portcullis_tenant_requests_total",
+                "Requests by tenant (at most 256 tenants apart, the rest under the tenant _other).",
+                false,
+            ),
+            (
+                "portcullis_tenant_denials_total",
+                "Denied (or audit-denied) requests by tenant (same cap).",
+                true,
+            ),
+        ] {
+            let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} counter");
+            for (t, r, d) in &rows {
+                let n = if denials { d } else { r };
+                let _ = writeln!(o, "{name}{{tenant=\"{t}\"}} {n}");
+            }
+        }
+    }
+}
+
+/// A Prometheus label value: `\`, `"` and newlines escaped.
+fn label_value(s: &str) -> String {
+    s.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -319,6 +428,7 @@ mod tests {
             bytes_out: 0,
             secs: 0.001,
             upstream_error: false,
+            tenant: None,
         };
         for w in 0..3 {
             let m = m.clone();
@@ -348,6 +458,7 @@ mod tests {
             bytes_out: 10,
             secs,
             upstream_error: false,
+            tenant: None,
         };
         m.request(&s("ContainerCreate", Outcome::Deny, &["PC-1001"], 0.002));
         m.request(&s("Ping", Outcome::Allow, &[], 0.0001));
@@ -375,5 +486,78 @@ mod tests {
         assert!(t.contains("portcullis_request_duration_seconds_count 2"));
         assert!(t.contains("portcullis_request_duration_seconds_bucket{le=\"0.0005\"} 1"));
         assert!(t.contains("portcullis_policy_reloads_total 1"));
+    }
+
+    #[test]
+    fn tenants_are_counted_apart_up_to_the_cap() {
+        let m = Metrics::default();
+        fn s(tenant: &str, decision: Outcome) -> Sample<'_> {
+            Sample {
+                op: "ContainerList",
+                decision,
+                rules: &[],
+                bytes_in: 0,
+                bytes_out: 0,
+                secs: 0.001,
+                upstream_error: false,
+                tenant: Some(tenant),
+            }
+        }
+        m.request(&s("alice", Outcome::Allow));
+        m.request(&s("alice", Outcome::Deny));
+        m.request(&s("b\"o\\b", Outcome::Allow));
+        let t = m.render(0, 0);
+        assert!(
+            t.contains("portcullis_tenant_requests_total{tenant=\"alice\"} 2"),
+            "{t}"
+        );
+        assert!(
+            t.contains("portcullis_tenant_denials_total{tenant=\"alice\"} 1"),
+            "{t}"
+        );
+        assert!(
+            t.contains(r#"portcullis_tenant_requests_total{tenant="b\"o\\b"} 1"#),
+            "{t}"
+        );
+        assert!(
+            !t.contains(&format!("{{tenant=\"{OTHER_TENANTS}\"}}")),
+            "{t}"
+        );
+        // Fill the cap, then further tenants share one series; known ones stay apart.
+        for i in 0..MAX_TENANT_SERIES * 2 {
+            let name = format!("t{i}");
+            m.request(&s(&name, Outcome::Deny));
+        }
+        m.request(&s("alice", Outcome::Allow));
+        let t = m.render(0, 0);
+        let series = t
+            .lines()
+            .filter(|l| l.starts_with("portcullis_tenant_requests_total{"))
+            .count();
+        assert_eq!(series, MAX_TENANT_SERIES + 1, "{t}");
+        assert!(
+            t.contains("portcullis_tenant_requests_total{tenant=\"alice\"} 3"),
+            "{t}"
+        );
+        let overflow = MAX_TENANT_SERIES * 2 - (MAX_TENANT_SERIES - 2);
+        assert!(
+            t.contains(&format!(
+                "portcullis_tenant_requests_total{{tenant=\"_other\"}} {overflow}"
+            )),
+            "{t}"
+        );
+        assert!(
+            t.contains(&format!(
+                "portcullis_tenant_denials_total{{tenant=\"_other\"}} {overflow}"
+            )),
+            "{t}"
+        );
+        // Requests without a tenant are not counted by tenant.
+        let before = t.matches("portcullis_tenant_").count();
+        m.request(&Sample {
+            tenant: None,
+            ..s("x", Outcome::Allow)
+        });
+        assert_eq!(m.render(0, 0).matches("portcullis_tenant_").count(), before);
     }
 }

@@ -77,6 +77,10 @@ pub async fn fetch(
                 let usage = usage(state, &tenant).await?;
                 f.usage.insert(tenant, Some(usage));
             }
+            Lookup::ImageUsers(id) => {
+                let users = image_users(state, &id).await?;
+                f.image_users.insert(id, users);
+            }
         }
     }
     Ok(())
@@ -190,6 +194,34 @@ async fn usage(
         usage.services.push(quota::service_held(id, &s["Spec"]));
     }
     Ok(usage)
+}
+
+/// The owner label (`""` for none) and image name of every container, stopped ones
+/// included, that runs the image `id` or an image built on it (the daemon's
+/// `ancestor` filter).
+async fn image_users(
+    state: &Arc<ProxyState>,
+    id: &str,
+) -> Result<Option<Vec<(String, String)>>, ProxyError> {
+    let filters = serde_json::json!({ "ancestor": { id: true } }).to_string();
+    let path = format!("/containers/json?all=1&filters={}", enc(&filters));
+    let v = inspect(state, &path).await?;
+    let text = |v: &serde_json::Value| v.as_str().unwrap_or("").to_string();
+    let users: Vec<(String, String)> = v
+        .as_ref()
+        .and_then(|v| v.as_array())
+        .map(|list| {
+            list.iter()
+                .map(|c| {
+                    (
+                        text(&c["Labels"][crate::tenant::OWNER_LABEL]),
+                        text(&c["Image"]),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok((!users.is_empty()).then_some(users))
 }
 
 /// Where the daemon answers the inspect of an owned object.

@@ -293,7 +293,14 @@ async fn process(
         }
     };
     log.decided(&decision, policy);
-    pipeline::enforce(policy, &decision)?;
+    let enforced = pipeline::enforce(policy, &decision);
+    if enforced.is_err() {
+        // Read the refused streamed body first, so that the client sees the refusal.
+        if let Some(refused) = streamed.take() {
+            body::drain(refused, body::DRAIN_ON_REFUSAL, limits.body_timeout).await;
+        }
+    }
+    enforced?;
 
     // Rewrite, then serialise the checked value once: it is what is forwarded, never
     // the client's bytes.
@@ -485,6 +492,20 @@ mod tests {
             .await
             .unwrap_err();
         assert!(matches!(e, ClientError::PayloadTooLarge(_)), "{e:?}");
+    }
+
+    /// A refused streamed body is read to its end (so the client's write completes and
+    /// it reads the refusal), but never past the cap.
+    #[tokio::test]
+    async fn a_refused_stream_is_drained_up_to_the_cap() {
+        let frames = Frames::new((0..10).map(|_| vec![0u8; 100]));
+        let taken = frames.taken.clone();
+        body::drain(frames, 10_000, Duration::from_secs(5)).await;
+        assert_eq!(taken.load(Ordering::Relaxed), 10);
+        let frames = Frames::new((0..10).map(|_| vec![0u8; 100]));
+        let taken = frames.taken.clone();
+        body::drain(frames, 250, Duration::from_secs(5)).await;
+        assert_eq!(taken.load(Ordering::Relaxed), 3);
     }
 
     #[tokio::test]

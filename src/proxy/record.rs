@@ -143,6 +143,7 @@ impl RequestLog {
             bytes_out: self.bytes_out,
             secs,
             upstream_error: self.upstream_error,
+            tenant: self.tenant.as_deref(),
         });
         if let Some(sink) = &self.observers.audit {
             sink.write(&audit::Record {

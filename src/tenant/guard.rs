@@ -70,6 +70,17 @@ pub fn assess(
             g.check(Kind::Container, c, Use::Use);
         }
     }
+    let (image_out, image_need) = super::images::assess(
+        tenancy.image_prefix.as_ref(),
+        tenancy.allow_image_load,
+        &tenant,
+        view.op.kind,
+        view.op.target.as_deref(),
+        view.query,
+        facts,
+    );
+    g.out.extend(image_out);
+    g.need.extend(image_need);
     if g.need.len() > MAX_TENANT_LOOKUPS {
         g.out.push(Violation {
             rule: r::TOO_MANY_REFERENCES,
@@ -546,6 +557,7 @@ pub fn rewrite(
     if scope::narrowing(op) == Narrowing::DaemonFilter {
         let _ = scope::narrow_query(query, tenant);
     }
+    super::images::rewrite(op, query, tenant);
     if op == OpKind::Build {
         if let Ok(labels) = stamp::stamp_label_query(query.get("labels"), tenant) {
             query.replace_all("labels", labels);

@@ -12,6 +12,7 @@
 
 pub mod access;
 pub mod guard;
+pub mod images;
 pub mod quota;
 pub mod respond;
 pub mod scope;
@@ -60,6 +61,12 @@ pub struct TenancyFile {
     pub max_memory: Option<quota::MemorySize>,
     /// Most CPUs the limits of one tenant's containers and services may add up to.
     pub max_cpus: Option<f64>,
+    /// Confine each tenant's image names to a prefix of its own: a template ending in
+    /// `{tenant}/` (`"{tenant}/"`, `"registry.example.com/{tenant}/"`).
+    pub image_prefix: Option<String>,
+    /// Let tenants `docker load` (default: refused, PC-1047): a load can replace any
+    /// image name, the operator's and other tenants' included.
+    pub allow_image_load: Option<bool>,
 }
 
 /// Which part of the verified identity names the tenant.
@@ -97,6 +104,10 @@ pub struct Tenancy {
     /// Operator networks shared with every tenant (names or ids), see [`access::reach`].
     pub shared_networks: Vec<String>,
     pub quotas: Quotas,
+    /// Where each tenant's image names live, if the policy confines them.
+    pub image_prefix: Option<images::ImagePrefix>,
+    /// Whether tenants may `docker load` (names inside the archive go unchecked).
+    pub allow_image_load: bool,
 }
 
 /// How many objects of each kind one tenant may have; `None`: no limit. Counted from
@@ -133,6 +144,8 @@ impl Default for Tenancy {
             anonymous: DEFAULT_ANONYMOUS_TENANT.to_string(),
             shared_networks: Vec::new(),
             quotas: Quotas::default(),
+            image_prefix: None,
+            allow_image_load: false,
         }
     }
 }
@@ -245,6 +258,14 @@ impl TenancyFile {
                 None
             }
         };
+        let image_prefix = match self.image_prefix.as_deref().map(images::ImagePrefix::parse) {
+            None => None,
+            Some(Ok(p)) => Some(p),
+            Some(Err(e)) => {
+                errors.push(e);
+                None
+            }
+        };
         if errors.is_empty() {
             Ok(Tenancy {
                 isolate: self.isolate.unwrap_or(true),
@@ -258,6 +279,8 @@ impl TenancyFile {
                     services: self.max_services,
                     resources: quota::Limits { memory, nano_cpus },
                 },
+                image_prefix,
+                allow_image_load: self.allow_image_load.unwrap_or(false),
             })
         } else {
             Err(errors)
@@ -328,6 +351,12 @@ impl Tenancy {
                 }
             }
             shared.push_str(&quota::describe(self.quotas.resources));
+            if let Some(p) = &self.image_prefix {
+                shared.push_str(&format!("; image names under {}", p.describe()));
+            }
+            if self.allow_image_load {
+                shared.push_str("; docker load allowed (any image name may be replaced)");
+            }
             format!(
                 "tenants isolated by {}; clients without a certificate are tenant {:?}{shared}",
                 self.source.describe(),

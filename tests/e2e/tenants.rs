@@ -721,6 +721,209 @@ fn tenants_through_portcullis() {
     if swarm {
         let _ = d.direct(&["swarm", "leave", "--force"]);
     }
+    // Images (issue #17 point 8) and per-tenant metrics (point 10): names are guarded on
+    // this proxy; a second one confines names to the tenant's prefix and serves /metrics.
+    let image_id = |name: &str| d.direct_ok(&["image", "inspect", "-f", "{{.Id}}", name]);
+    let refused = |out: &std::process::Output, rule: &str, what: &str| {
+        assert!(
+            !out.status.success(),
+            "{what}: expected {rule}\n{}",
+            show(out)
+        );
+        assert!(
+            stderr_of(out).contains(rule),
+            "{what}: expected {rule}\n{}",
+            show(out)
+        );
+    };
+    cases.run(
+        "image names another tenant or the operator holds are guarded",
+        || {
+            let operator_image = image_id(TEST_IMAGE);
+            // The operator's image: not retagged over, removed, or pushed by a tenant.
+            assert_ok(
+                &bob(&["tag", TEST_IMAGE, "bob-evil:1"]),
+                "bob tag to a new name",
+            );
+            refused(
+                &bob(&["tag", "bob-evil:1", TEST_IMAGE]),
+                "PC-1045",
+                "bob tag over the operator's name",
+            );
+            refused(
+                &bob(&["rmi", "-f", TEST_IMAGE]),
+                "PC-1045",
+                "bob rmi -f the operator's image",
+            );
+            refused(
+                &bob(&["push", "bob-evil:1"]),
+                "PC-1045",
+                "bob push the operator's content",
+            );
+            refused(
+                &bob(&["commit", "bob-web", TEST_IMAGE]),
+                "PC-1045",
+                "bob commit over the operator's name",
+            );
+            assert_eq!(
+                image_id(TEST_IMAGE),
+                operator_image,
+                "the operator's image moved"
+            );
+            // What bob commits or imports is his: alice cannot take its name or remove it.
+            assert_ok(&bob(&["commit", "bob-web", "bob-img:1"]), "bob commit");
+            assert_eq!(owner_on_daemon(&d, "bob-img:1"), "bob");
+            let tar = work.path().join("rootfs.tar");
+            d.direct_ok(&["export", "-o", tar.to_str().unwrap(), "operator-web"]);
+            assert_ok(
+                &bob(&["import", tar.to_str().unwrap(), "bob-imp:1"]),
+                "bob import",
+            );
+            assert_eq!(owner_on_daemon(&d, "bob-imp:1"), "bob");
+            refused(
+                &alice(&["rmi", "bob-img:1"]),
+                "PC-1045",
+                "alice rmi bob's image",
+            );
+            refused(
+                &alice(&["tag", TEST_IMAGE, "bob-imp:1"]),
+                "PC-1045",
+                "alice tag over bob's name",
+            );
+            assert_eq!(owner_on_daemon(&d, "bob-imp:1"), "bob");
+            // A load could carry any name. (The refused archive is read first, so that
+            // the CLI, which reads the answer once it has sent the body, shows it.)
+            let archive = work.path().join("saved.tar");
+            d.direct_ok(&["save", "-o", archive.to_str().unwrap(), TEST_IMAGE]);
+            refused(
+                &bob(&["load", "-i", archive.to_str().unwrap()]),
+                "PC-1047",
+                "bob load",
+            );
+            // Nor is bob's image removed from under alice's container.
+            assert_ok(
+                &alice(&["create", "--name", "alice-uses-bob", "bob-img:1", "true"]),
+                "alice create from bob's image",
+            );
+            let out = bob(&["rmi", "-f", "bob-img:1"]);
+            refused(
+                &out,
+                "PC-1045",
+                "bob rmi -f his image alice's container uses",
+            );
+            assert!(
+                stderr_of(&out).contains("used by containers"),
+                "{}",
+                show(&out)
+            );
+            assert_ok(&alice(&["rm", "alice-uses-bob"]), "alice rm");
+            assert_ok(&bob(&["rmi", "bob-img:1", "bob-imp:1"]), "bob rmi his own");
+            // Without image_prefix a name is the tenant's only through its content: bob's
+            // tag of the operator's image stays until the operator removes it.
+            refused(
+                &bob(&["rmi", "bob-evil:1"]),
+                "PC-1045",
+                "bob rmi his tag of the operator's image",
+            );
+            d.direct_ok(&["rmi", "bob-evil:1"]);
+        },
+    );
+
+    let prefix_policy = work.path().join("prefix.toml");
+    fs::write(
+        &prefix_policy,
+        "name = \"prefixed\"\n[tenants]\nimage_prefix = \"{tenant}/\"\n",
+    )
+    .unwrap();
+    let prefixed = Proxy::start(
+        d.socket(),
+        &certs,
+        Some(&prefix_policy),
+        &["--admin-listen", "tcp://127.0.0.1:0"],
+    );
+    cases.run(
+        "image_prefix confines each tenant's names to its own",
+        || {
+            let alice = |args: &[&str]| docker_via(&prefixed, &alice_dir, args, None);
+            let bob = |args: &[&str]| docker_via(&prefixed, &bob_dir, args, None);
+            assert_ok(
+                &alice(&["tag", TEST_IMAGE, "alice/base:1"]),
+                "alice tag under her prefix",
+            );
+            refused(
+                &alice(&["tag", TEST_IMAGE, "base:1"]),
+                "PC-1046",
+                "alice tag outside her prefix",
+            );
+            refused(
+                &bob(&["tag", TEST_IMAGE, "alice/base:2"]),
+                "PC-1046",
+                "bob tag under alice's prefix",
+            );
+            refused(
+                &bob(&["rmi", "alice/base:1"]),
+                "PC-1045",
+                "bob rmi alice's name",
+            );
+            // Her name, but the operator's content: not pushed anywhere.
+            refused(
+                &alice(&["push", "alice/base:1"]),
+                "PC-1045",
+                "alice push the operator's content",
+            );
+            assert_ok(&alice(&["rmi", "alice/base:1"]), "alice rmi her name");
+            assert!(!image_id(TEST_IMAGE).trim().is_empty());
+        },
+    );
+
+    cases.run("per-tenant request and denial counters", || {
+        let admin = prefixed
+            .admin()
+            .expect("the prefixed proxy has an admin listener");
+        // The record (and its counters) is written as the response ends.
+        let mut text = admin_get(&admin, "/metrics");
+        for _ in 0..50 {
+            if text.contains("portcullis_tenant_denials_total{tenant=\"bob\"} 2") {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            text = admin_get(&admin, "/metrics");
+        }
+        for series in [
+            "portcullis_tenant_requests_total{tenant=\"alice\"}",
+            "portcullis_tenant_denials_total{tenant=\"alice\"}",
+            "portcullis_tenant_requests_total{tenant=\"bob\"}",
+            "portcullis_tenant_denials_total{tenant=\"bob\"}",
+        ] {
+            let value: f64 = text
+                .lines()
+                .find_map(|l| l.strip_prefix(series))
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or_else(|| panic!("no {series} in\n{text}"));
+            assert!(value >= 1.0, "{series} = {value}\n{text}");
+        }
+        assert!(!text.contains("tenant=\"_other\""), "{text}");
+    });
+
     d.remove_all_containers();
     cases.finish();
+}
+
+/// `GET path` on an admin listener: the body of a 200 answer.
+fn admin_get(addr: &str, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut s =
+        std::net::TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect {addr}: {e}"));
+    s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: admin\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).unwrap();
+    let (head, body) = answer.split_once("\r\n\r\n").unwrap_or((&answer, ""));
+    assert!(head.starts_with("HTTP/1.1 200"), "{path}: {head}");
+    body.to_string()
 }

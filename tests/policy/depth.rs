@@ -211,6 +211,7 @@ fn inherited_working_directories_are_checked() {
             Some(ImageFacts {
                 id: format!("sha256:{image}"),
                 working_dir: wd.into(),
+                ..Default::default()
             }),
         );
     }

@@ -1,37 +1,53 @@
 #!/usr/bin/env bash
-# Load benchmark of Portcullis against a direct connection and nginx (issue 6).
+# Load benchmark of Portcullis against the daemon's own mutual TLS, its unix socket and nginx.
 #
-#   benches/load.sh [--short] [--out FILE]
+#   benches/load.sh [--short] [--out FILE] [--raw FILE]
 #
 # --short   CI mode: about a second per measurement, small sizes; checks that every
 #           target runs and every byte is delivered (< 3 minutes after the build).
-# default   full mode: the numbers for the README (about 10-15 minutes).
-# --out F   also write the result table (markdown) to F.
+# default   full mode: the numbers for the README (about 16 minutes).
+# --out F   also write the result tables (markdown) to F.
+# --raw F   also write every measurement of every round to F (re-render the tables:
+#           python3 benches/load/report.py --raw F).
 # PORTCULLIS_BIN=path  skip `cargo build --release` and measure that binary.
 #
 # What runs (all on loopback, all under one temporary directory, all stopped on exit):
 #   - a private dockerd (own socket, data root and exec root; never /var/run/docker.sock)
-#     and a busybox test image made with `docker import`;
+#     with its own mutual-TLS listener (`--tlsverify`, the same CA and server certificate
+#     as the proxies), and a busybox test image made with `docker import`;
 #   - a synthetic Docker upstream: nginx answering GET /_ping and GET /containers/json
 #     with fixed responses on a unix socket;
 #   - nginx as the reference reverse proxy (plain and mutual TLS, streaming settings);
-#   - Portcullis (plain and mutual TLS) with an allow-all audit policy.
-# Measured, with the targets interleaved round by round:
+#   - Portcullis (plain and mutual TLS) with an allow-all audit policy, and with mutual
+#     TLS and tenants isolated (`[tenants] isolate = true`), without and with quotas.
+# Targets: the unix socket ("direct"), the daemon's own mTLS ("dtls", the anchor of
+# issue 19: what a platform exposes without a proxy), nginx and Portcullis, each plain
+# and with mTLS. All mTLS clients use one client certificate (oha --cacert/--cert/--key;
+# the docker CLI with DOCKER_TLS_VERIFY=1 DOCKER_CERT_PATH). Measured, with the targets
+# interleaved round by round:
 #   1. GET /_ping and GET /containers/json at c=1 and c=32 with keep-alive (oha):
 #      req/s, p50, p99, on the synthetic upstream and on dockerd;
 #   2. container create + remove cycles (ops/s) on dockerd (benches/load/dockerapi.py);
 #   3. hijacked exec streams out and in through the docker CLI (byte counts checked);
 #   4. docker cp of a large file out of and into a container (sizes checked);
-#   5. Portcullis resident memory: idle, during the streams, with N idle attach sessions;
-#   6. Portcullis CPU seconds per GiB streamed.
+#   5. tenants (issue 17): 200 containers of 10 tenants on the daemon; one tenant's
+#      GET /containers/json (and ?all=1) directly with the daemon's label filter (unix
+#      socket, daemon mTLS) and through Portcullis as that tenant (CN=tenant3, no filter;
+#      answers checked); create + remove as the tenant without and with quotas (the
+#      quota is checked to refuse the create beyond it, PC-1043);
+#   6. Portcullis resident memory: idle, during the streams, with N idle attach sessions;
+#      CPU seconds per GiB streamed.
+# report.py prints the tables and checks issue 19's targets (against the daemon's own
+# mTLS) and issue 6's earlier ones (against the unix socket).
 # Tools that are missing are installed: nginx-light (apt), oha (cargo install --locked),
 # docker.io / busybox-static / python3 / curl (apt).
 set -euo pipefail
 
-usage() { sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; }
 
 MODE=full
 OUT=""
+RAW=""
 while (($#)); do
     case $1 in
         --short) MODE=short ;;
@@ -41,12 +57,19 @@ while (($#)); do
             shift
             ;;
         --out=*) OUT=${1#--out=} ;;
+        --raw)
+            [[ $# -ge 2 ]] || { echo "load.sh: --raw needs a file name" >&2; exit 2; }
+            RAW=$2
+            shift
+            ;;
+        --raw=*) RAW=${1#--raw=} ;;
         -h | --help) usage; exit 0 ;;
         *) echo "load.sh: unknown argument: $1 (see --help)" >&2; exit 2 ;;
     esac
     shift
 done
 [[ -z $OUT || $OUT == /* ]] || OUT=$PWD/$OUT
+[[ -z $RAW || $RAW == /* ]] || RAW=$PWD/$RAW
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 HERE=$ROOT/benches/load
@@ -57,6 +80,7 @@ COMMAND="benches/load.sh"
 if [[ $MODE == short ]]; then
     HTTP_SECS=1          # per oha run
     HTTP_ROUNDS=1
+    TENANT_ROUNDS=1      # HTTP rounds of the tenant rows
     CYCLE_SECS=2
     CYCLE_ROUNDS=1
     STREAM_BYTES=$((64 << 20))
@@ -68,6 +92,7 @@ if [[ $MODE == short ]]; then
 else
     HTTP_SECS=3
     HTTP_ROUNDS=3
+    TENANT_ROUNDS=2      # keeps the full run near 16 minutes
     CYCLE_SECS=6
     CYCLE_ROUNDS=2
     STREAM_BYTES=$((1 << 30))
@@ -271,12 +296,22 @@ log "temp dir $T; mode $MODE"
 mkdir -p "$T/cli" "$T/rootfs/bin" "$T/rootfs/tmp"
 export DOCKER_CONFIG=$T/cli
 unset DOCKER_HOST DOCKER_CONTEXT DOCKER_TLS_VERIFY DOCKER_CERT_PATH
+# Certificates first: the daemon's own mutual-TLS listener uses the same CA and server
+# certificate as nginx and Portcullis, so one client bundle reaches all three.
+timeout 60 "$PORTCULLIS" certs init --dir "$T/certs" >/dev/null || die "portcullis certs init failed"
+timeout 60 "$PORTCULLIS" certs client bench --dir "$T/certs" >/dev/null || die "portcullis certs client failed"
+timeout 60 "$PORTCULLIS" certs client tenant3 --dir "$T/certs" >/dev/null || die "portcullis certs client tenant3 failed"
+CERTS=$T/certs
+CLIENT=$T/certs/clients/bench
+TENANT_CLIENT=$T/certs/clients/tenant3
 log "starting a private dockerd"
-# Also on loopback TCP, without TLS: the docker CLI asks for gzip (`Accept-Encoding`)
-# over TCP but not over the unix socket, and dockerd then compresses `docker cp` out,
-# so a proxy's copy is also compared with the daemon reached over TCP.
-P_DTCP=$(free_port)
-dockerd --host "unix://$T/docker.sock" --host "tcp://127.0.0.1:$P_DTCP" --data-root "$T/data" --exec-root "$T/exec" \
+# The daemon's own mutual-TLS endpoint (`dockerd --tlsverify`, what a platform exposes
+# without a proxy) is the anchor of issue 19. dockerd's TLS flags apply to every TCP
+# host of the daemon, so it has no plain TCP host: the unix socket and this one.
+P_DTLS=$(free_port)
+dockerd --host "unix://$T/docker.sock" --host "tcp://127.0.0.1:$P_DTLS" \
+    --tlsverify --tlscacert "$CERTS/ca.pem" --tlscert "$CERTS/server-cert.pem" --tlskey "$CERTS/server-key.pem" \
+    --data-root "$T/data" --exec-root "$T/exec" \
     --pidfile "$T/docker.pid" --bridge=none --iptables=false --ip6tables=false \
     </dev/null >"$T/dockerd.log" 2>&1 &
 DOCKERD_PID=$!
@@ -297,10 +332,6 @@ CTR=$(timeout 60 docker -H "unix://$T/docker.sock" run -d -i --network none --na
 # ---------------------------------------------------------------------------
 # Certificates, policy, synthetic upstream, nginx, Portcullis
 # ---------------------------------------------------------------------------
-timeout 60 "$PORTCULLIS" certs init --dir "$T/certs" >/dev/null || die "portcullis certs init failed"
-timeout 60 "$PORTCULLIS" certs client bench --dir "$T/certs" >/dev/null || die "portcullis certs client failed"
-CERTS=$T/certs
-CLIENT=$T/certs/clients/bench
 mkdir -p "$T/policy"
 cat >"$T/policy/bench.toml" <<'EOF'
 # Allow everything (audit mode: what the default rules would deny is only recorded).
@@ -309,7 +340,33 @@ description = "Load benchmark: allow all, audit"
 mode = "audit"
 default = true
 EOF
-timeout 30 "$PORTCULLIS" policy check "$T/policy/bench.toml" >/dev/null || die "the bench policy does not load"
+# Tenant rows (issue 17): tenants isolated by the client certificate's CN, enforcing the
+# default rules; the second also has quotas (counted from the daemon at each create).
+# tenant3 owns TENANT_CTRS containers below, so a create is always the quota's last one.
+TENANTS=10
+TENANT_CTRS=20
+cat >"$T/policy/tenants.toml" <<'EOF'
+name = "tenants"
+description = "Load benchmark: tenants isolated, no quotas"
+default = true
+
+[tenants]
+isolate = true
+EOF
+cat >"$T/policy/tenants-quota.toml" <<EOF
+name = "tenants-quota"
+description = "Load benchmark: tenants isolated, with quotas"
+default = true
+
+[tenants]
+isolate = true
+max_containers = $((TENANT_CTRS + 1))
+max_volumes = 20
+max_networks = 5
+EOF
+for f in bench tenants tenants-quota; do
+    timeout 30 "$PORTCULLIS" policy check "$T/policy/$f.toml" >/dev/null || die "the $f policy does not load"
+done
 
 # The synthetic upstream: fixed answers like dockerd 20.10's.
 LIST_JSON=$(python3 - <<'EOF'
@@ -435,9 +492,9 @@ wait_for 30 "nginx on 127.0.0.1:$P_NG_D" curl -sf --max-time 2 "http://127.0.0.1
 NGINX_PROXY_PID=${NGINX_PID[proxy]}
 # Portcullis: four processes (synthetic / dockerd upstream x plain / mutual TLS).
 declare -A PC_PID PC_ADDR
-start_portcullis() { # start_portcullis NAME UPSTREAM_SOCKET tls|plain
-    local name=$1 up=$2 mode=$3
-    local args=(serve --listen tcp://127.0.0.1:0 --upstream "unix://$up" --policy "$T/policy/bench.toml"
+start_portcullis() { # start_portcullis NAME UPSTREAM_SOCKET tls|plain [POLICY]
+    local name=$1 up=$2 mode=$3 policy=${4:-bench}
+    local args=(serve --listen tcp://127.0.0.1:0 --upstream "unix://$up" --policy "$T/policy/$policy.toml"
         --ready-file "$T/pc-$name.ready" --admin-listen off --audit-log "$T/pc-$name.audit"
         --data-dir "$T/pcdata")
     if [[ $mode == tls ]]; then
@@ -455,6 +512,8 @@ start_portcullis syn "$T/syn.sock" plain
 start_portcullis syn-tls "$T/syn.sock" tls
 start_portcullis d "$T/docker.sock" plain
 start_portcullis d-tls "$T/docker.sock" tls
+start_portcullis ten "$T/docker.sock" tls tenants
+start_portcullis tq "$T/docker.sock" tls tenants-quota
 PC_PID_MAIN=${PC_PID[d-tls]} # the one measured for memory and CPU
 # Idle memory of a fresh process, before it has served anything.
 sleep 1
@@ -477,37 +536,48 @@ set_target syn nginx-tls "https://127.0.0.1:$P_NG_SYN_TLS" "${TLS_ARGS[@]}"
 set_target syn pc "http://${PC_ADDR[syn]}"
 set_target syn pc-tls "https://${PC_ADDR[syn-tls]}" "${TLS_ARGS[@]}"
 set_target dockerd direct "http://localhost" --unix-socket "$T/docker.sock"
+set_target dockerd dtls "https://127.0.0.1:$P_DTLS" "${TLS_ARGS[@]}"
 set_target dockerd nginx "http://127.0.0.1:$P_NG_D"
 set_target dockerd nginx-tls "https://127.0.0.1:$P_NG_D_TLS" "${TLS_ARGS[@]}"
 set_target dockerd pc "http://${PC_ADDR[d]}"
 set_target dockerd pc-tls "https://${PC_ADDR[d-tls]}" "${TLS_ARGS[@]}"
-HTTP_TARGETS=(direct nginx pc nginx-tls pc-tls)
+# The daemon's own mutual TLS exists only for dockerd, not for the synthetic upstream.
+http_targets() { # http_targets UPSTREAM -> the targets measured on it
+    if [[ $1 == syn ]]; then echo direct nginx pc nginx-tls pc-tls; else echo direct dtls nginx pc nginx-tls pc-tls; fi
+}
 
 # docker CLI per target (streams, cp): direct socket, nginx and Portcullis, plain and mTLS.
 # Use as: env $(cli_env TARGET) docker ARGS... (no spaces in these paths).
 cli_env() {
     case $1 in
         direct) echo "DOCKER_HOST=unix://$T/docker.sock" ;;
-        direct-tcp) echo "DOCKER_HOST=tcp://127.0.0.1:$P_DTCP" ;;
+        dtls) echo "DOCKER_HOST=tcp://127.0.0.1:$P_DTLS DOCKER_TLS_VERIFY=1 DOCKER_CERT_PATH=$CLIENT" ;;
         nginx) echo "DOCKER_HOST=tcp://127.0.0.1:$P_NG_D" ;;
         pc) echo "DOCKER_HOST=tcp://${PC_ADDR[d]}" ;;
         nginx-tls) echo "DOCKER_HOST=tcp://127.0.0.1:$P_NG_D_TLS DOCKER_TLS_VERIFY=1 DOCKER_CERT_PATH=$CLIENT" ;;
         pc-tls) echo "DOCKER_HOST=tcp://${PC_ADDR[d-tls]} DOCKER_TLS_VERIFY=1 DOCKER_CERT_PATH=$CLIENT" ;;
+        pc-ten) echo "DOCKER_HOST=tcp://${PC_ADDR[ten]} DOCKER_TLS_VERIFY=1 DOCKER_CERT_PATH=$TENANT_CLIENT" ;;
+        pc-tq) echo "DOCKER_HOST=tcp://${PC_ADDR[tq]} DOCKER_TLS_VERIFY=1 DOCKER_CERT_PATH=$TENANT_CLIENT" ;;
         *) die "unknown CLI target $1" ;;
     esac
 }
 api_target() { # arguments of benches/load/dockerapi.py for TARGET
     case $1 in
         direct) echo "--target unix:$T/docker.sock" ;;
+        dtls) echo "--target tcp:127.0.0.1:$P_DTLS --ca $CLIENT/ca.pem --cert $CLIENT/cert.pem --key $CLIENT/key.pem" ;;
         nginx) echo "--target tcp:127.0.0.1:$P_NG_D" ;;
         pc) echo "--target tcp:${PC_ADDR[d]}" ;;
         nginx-tls) echo "--target tcp:127.0.0.1:$P_NG_D_TLS --ca $CLIENT/ca.pem --cert $CLIENT/cert.pem --key $CLIENT/key.pem" ;;
         pc-tls) echo "--target tcp:${PC_ADDR[d-tls]} --ca $CLIENT/ca.pem --cert $CLIENT/cert.pem --key $CLIENT/key.pem" ;;
         pc-att) echo "--target tcp:${PC_ADDR[att]} --ca $CLIENT/ca.pem --cert $CLIENT/cert.pem --key $CLIENT/key.pem" ;;
+        pc-ten | pc-tq)
+            local name=${1#pc-}
+            echo "--target tcp:${PC_ADDR[$name]} --ca $TENANT_CLIENT/ca.pem --cert $TENANT_CLIENT/cert.pem --key $TENANT_CLIENT/key.pem"
+            ;;
     esac
 }
-STREAM_TARGETS=(direct nginx pc nginx-tls pc-tls)
-for t in "${STREAM_TARGETS[@]}"; do
+STREAM_TARGETS=(direct dtls nginx pc nginx-tls pc-tls)
+for t in "${STREAM_TARGETS[@]}" pc-ten pc-tq; do
     # shellcheck disable=SC2046
     timeout 30 env $(cli_env "$t") docker version >"$T/version.out" 2>&1 ||
         die "docker version through $t fails: $(tail -n 5 "$T/version.out")"
@@ -551,7 +621,7 @@ pname() { [[ $1 == /_ping ]] && echo ping || echo list; }
 
 log "HTTP: warm-up"
 for up in syn dockerd; do
-    for t in "${HTTP_TARGETS[@]}"; do
+    for t in $(http_targets "$up"); do
         for path in "${PATHS[@]}"; do
             # shellcheck disable=SC2086
             timeout 60 oha --no-tui --output-format json -c 4 -n 200 ${OHA_ARGS[$up/$t]} "${BASE[$up/$t]}$path" >"$T/oha.json" 2>"$T/oha.err" ||
@@ -566,7 +636,7 @@ for ((round = 1; round <= HTTP_ROUNDS; round++)); do
         log "HTTP round $round/$HTTP_ROUNDS: $up upstream (${HTTP_SECS}s per run)"
         for path in "${PATHS[@]}"; do
             for c in 1 32; do
-                for t in "${HTTP_TARGETS[@]}"; do
+                for t in $(http_targets "$up"); do
                     pids=$(proxy_pids "$up" "$t")
                     # shellcheck disable=SC2086
                     [[ -n $pids ]] && cpu0=$(cpu_ticks $pids)
@@ -592,18 +662,34 @@ done
 # ---------------------------------------------------------------------------
 # 2. Container create + remove cycles on dockerd
 # ---------------------------------------------------------------------------
-for ((round = 1; round <= CYCLE_ROUNDS; round++)); do
-    log "create+remove round $round/$CYCLE_ROUNDS (${CYCLE_SECS}s per target)"
-    for t in "${STREAM_TARGETS[@]}"; do
-        # shellcheck disable=SC2046
-        out=$(timeout $((CYCLE_SECS + 120)) python3 "$HERE/dockerapi.py" cycle $(api_target "$t") \
-            --seconds "$CYCLE_SECS" --image bench:latest 2>&1) ||
-            die "create+remove through $t failed: $out"
-        rate=$(sed -n 's/.*"ops_per_sec": \([0-9.]*\).*/\1/p' <<<"$out")
-        [[ -n $rate ]] || die "create+remove through $t: unexpected output: $out"
-        record "cycle/$t" "$rate"
+cycle_once() { # cycle_once TARGET SECONDS -> ops/s
+    local out rate
+    # shellcheck disable=SC2046
+    out=$(timeout $(($2 + 120)) python3 "$HERE/dockerapi.py" cycle $(api_target "$1") \
+        --seconds "$2" --image bench:latest 2>&1) ||
+        die "create+remove through $1 failed: $out"
+    rate=$(sed -n 's/.*"ops_per_sec": \([0-9.]*\).*/\1/p' <<<"$out")
+    [[ -n $rate ]] || die "create+remove through $1: unexpected output: $out"
+    echo "$rate"
+}
+# cycle_rounds KEY TARGET...: CYCLE_ROUNDS rounds, recorded as KEY/TARGET. An unrecorded
+# second on the unix socket comes first, and every other round runs the targets in
+# reverse order, so that no target is always the first or the last of a phase.
+cycle_rounds() {
+    local key=$1 round i t rate
+    shift
+    local targets=("$@")
+    cycle_once direct 1 >/dev/null
+    for ((round = 1; round <= CYCLE_ROUNDS; round++)); do
+        log "$key: create+remove round $round/$CYCLE_ROUNDS (${CYCLE_SECS}s per target)"
+        for ((i = 0; i < ${#targets[@]}; i++)); do
+            if ((round % 2)); then t=${targets[i]}; else t=${targets[${#targets[@]} - 1 - i]}; fi
+            rate=$(cycle_once "$t" "$CYCLE_SECS") # a failure here ends the script (set -e)
+            record "$key/$t" "$rate"
+        done
     done
-done
+}
+cycle_rounds cycle "${STREAM_TARGETS[@]}"
 
 # ---------------------------------------------------------------------------
 # 3. Exec streams (hijacked, through the docker CLI); memory and CPU of the proxies
@@ -712,6 +798,10 @@ log "docker cp: preparing a $((CP_BYTES / 1000000)) MB file"
 timeout "$CP_TIMEOUT" docker -H "unix://$T/docker.sock" exec "$CTR" sh -c "head -c $CP_BYTES /dev/zero > /tmp/big" ||
     die "cannot create the file to copy in the container"
 head -c "$CP_BYTES" /dev/zero >"$T/big" || die "cannot create $T/big"
+# Over TCP (the daemon's mTLS, nginx, Portcullis) the docker CLI asks for gzip (Go's
+# HTTP transport adds `Accept-Encoding: gzip`; the CLI turns that off only for unix
+# sockets), and dockerd then compresses `docker cp` out: the daemon's own mTLS is the
+# like-for-like anchor of the copy out, the unix socket is not.
 # How busy the machine was during a copy, and the proxy's own CPU per GB copied: on two
 # shared cores a copy that already keeps both busy directly can only slow down when a
 # third process (any proxy) joins the path.
@@ -740,16 +830,6 @@ cp_end() { # cp_end DIRECTION TARGET
     fi
 }
 for ((round = 1; round <= CP_ROUNDS; round++)); do
-    log "docker cp out, direct over TCP (round $round/$CP_ROUNDS)"
-    rm -rf "$T/cpout" && mkdir "$T/cpout"
-    t0=$(now)
-    # shellcheck disable=SC2046
-    timeout "$CP_TIMEOUT" env $(cli_env direct-tcp) docker cp "$CTR:/tmp/big" "$T/cpout/big" >"$T/cp.err" 2>&1 ||
-        die "docker cp out over TCP failed: $(tail -n 5 "$T/cp.err")"
-    t1=$(now)
-    size=$(stat -c %s "$T/cpout/big" 2>/dev/null || echo 0)
-    [[ $size == "$CP_BYTES" ]] || die "docker cp out over TCP: got $size of $CP_BYTES bytes"
-    record "cp-out/direct-tcp" "$(mbps "$CP_BYTES" "$(elapsed "$t0" "$t1")")"
     for t in "${STREAM_TARGETS[@]}"; do
         log "docker cp out, $t (round $round/$CP_ROUNDS)"
         rm -rf "$T/cpout" && mkdir "$T/cpout"
@@ -783,7 +863,87 @@ timeout 60 docker -H "unix://$T/docker.sock" exec "$CTR" rm -f /tmp/in /tmp/big 
 rm -f "$T/big"
 
 # ---------------------------------------------------------------------------
-# 5. Idle attach sessions with mutual TLS: memory per session
+# 5. Tenants (issue 17): one tenant's list on a daemon of TENANTS x TENANT_CTRS
+#    containers, and the cost of quota lookups on create
+# ---------------------------------------------------------------------------
+log "tenants: creating $((TENANTS * TENANT_CTRS)) containers of $TENANTS tenants (one running each)"
+timeout 600 python3 "$HERE/dockerapi.py" populate --target "unix:$T/docker.sock" --image bench:latest \
+    --tenants "$TENANTS" --per-tenant "$TENANT_CTRS" --running 1 >"$T/populate.out" 2>&1 ||
+    die "creating the tenants' containers failed: $(tail -n 5 "$T/populate.out")"
+# The daemon's own label filter, as a client asking directly would send it.
+OWNER_FILTER=$(python3 -c 'import json, urllib.parse; print(urllib.parse.quote(json.dumps({"label": ["io.portcullis.owner=tenant3"]}, separators=(",", ":")), safe=""))')
+TENANT_TLS_ARGS=(--cacert "$TENANT_CLIENT/ca.pem" --cert "$TENANT_CLIENT/cert.pem" --key "$TENANT_CLIENT/key.pem")
+set_target ten direct "http://localhost" --unix-socket "$T/docker.sock"
+set_target ten dtls "https://127.0.0.1:$P_DTLS" "${TLS_ARGS[@]}"
+set_target ten pc-ten "https://${PC_ADDR[ten]}" "${TENANT_TLS_ARGS[@]}"
+TENANT_TARGETS=(direct dtls pc-ten)
+tenant_path() { # tenant_path list|listall TARGET -> the request path
+    local all=""
+    [[ $1 == listall ]] && all="all=1&"
+    if [[ $2 == pc-ten ]]; then
+        [[ -n $all ]] && echo "/containers/json?all=1" || echo "/containers/json"
+    else
+        echo "/containers/json?${all}filters=$OWNER_FILTER"
+    fi
+}
+# Every path answers exactly tenant3's containers: all of them, or its running one.
+for q in list listall; do
+    want=1
+    [[ $q == listall ]] && want=$TENANT_CTRS
+    for t in "${TENANT_TARGETS[@]}"; do
+        # shellcheck disable=SC2086
+        timeout 60 oha --no-tui --output-format json -n 1 -c 1 ${OHA_ARGS[ten/$t]} "${BASE[ten/$t]}$(tenant_path "$q" "$t")" >"$T/oha.json" 2>"$T/oha.err" ||
+            die "oha against $t (tenant $q) failed: $(tail -n 5 "$T/oha.err")"
+        oha_parse "$T/oha.json" >/dev/null 2>"$T/parse.err" || die "tenant $q through $t: $(tail -n 1 "$T/parse.err")"
+        curl_args=(--unix-socket "$T/docker.sock")
+        case $t in
+            dtls) curl_args=(--cacert "$CLIENT/ca.pem" --cert "$CLIENT/cert.pem" --key "$CLIENT/key.pem") ;;
+            pc-ten) curl_args=("${TENANT_TLS_ARGS[@]}") ;;
+        esac
+        timeout 60 curl -sf --max-time 30 "${curl_args[@]}" "${BASE[ten/$t]}$(tenant_path "$q" "$t")" >"$T/list.json" ||
+            die "GET /containers/json (tenant $q) through $t failed"
+        python3 - "$T/list.json" "$want" <<'EOF' || die "tenant $q through $t: wrong answer"
+import json, sys
+rows = json.load(open(sys.argv[1]))
+owners = {(r.get("Labels") or {}).get("io.portcullis.owner") for r in rows}
+if len(rows) != int(sys.argv[2]) or owners - {"tenant3"}:
+    sys.exit(f"{len(rows)} containers (want {sys.argv[2]}) of owners {sorted(map(str, owners))}")
+EOF
+    done
+done
+for ((round = 1; round <= TENANT_ROUNDS; round++)); do
+    log "tenants: HTTP round $round/$TENANT_ROUNDS (${HTTP_SECS}s per run)"
+    for q in list listall; do
+        for c in 1 32; do
+            for t in "${TENANT_TARGETS[@]}"; do
+                json=$(oha_run ten "$t" "$(tenant_path "$q" "$t")" "$c" "$HTTP_SECS")
+                vals=$(oha_parse "$json" 2>"$T/parse.err") ||
+                    die "$t (tenant $q c=$c): $(tail -n 1 "$T/parse.err")"
+                read -r rps p50 p99 _ <<<"$vals"
+                key=http/ten/$q/c$c/$t
+                record "$key/rps" "$rps"
+                record "$key/p50" "$p50"
+                record "$key/p99" "$p99"
+            done
+        done
+    done
+done
+# The quota is counted: tenant3 holds TENANT_CTRS containers, its quota is one more.
+# shellcheck disable=SC2046
+QCTR=$(timeout 60 env $(cli_env pc-tq) docker create --network none bench:latest true 2>"$T/quota.err") ||
+    die "the last create within tenant3's quota was refused: $(tail -n 3 "$T/quota.err")"
+# shellcheck disable=SC2046
+if timeout 60 env $(cli_env pc-tq) docker create --network none bench:latest true >/dev/null 2>"$T/quota.err"; then
+    die "a create beyond tenant3's quota of $((TENANT_CTRS + 1)) containers was allowed"
+fi
+grep -q 'PC-1043' "$T/quota.err" || die "a create beyond the quota failed without PC-1043: $(tail -n 3 "$T/quota.err")"
+# shellcheck disable=SC2046
+timeout 60 env $(cli_env pc-tq) docker rm "$QCTR" >/dev/null 2>"$T/quota.err" ||
+    die "tenant3 could not remove its own container: $(tail -n 3 "$T/quota.err")"
+cycle_rounds tcycle dtls pc-ten pc-tq
+
+# ---------------------------------------------------------------------------
+# 6. Idle attach sessions with mutual TLS: memory per session
 # ---------------------------------------------------------------------------
 attach_sessions() { # attach_sessions TARGET PIDS...
     local t=$1 before with n alive out=$T/attach-$1.out
@@ -834,9 +994,14 @@ LOAD=$(cut -d' ' -f1-3 /proc/loadavg)
     echo "machine=$(nproc) CPUs ($CPU_MODEL), $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo), kernel $(uname -r)"
     echo "software=portcullis $(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo '?'), dockerd $(dockerd --version | awk '{ print $3 }' | tr -d ,), docker CLI $(docker --version | awk '{ print $3 }' | tr -d ,), $(nginx -v 2>&1 | sed 's/^nginx version: //'), $(oha --version)"
     echo "load=$LOAD"
-    echo "sizes=HTTP ${HTTP_SECS}s x $HTTP_ROUNDS rounds; create+remove ${CYCLE_SECS}s x $CYCLE_ROUNDS; exec streams $((STREAM_BYTES >> 20)) MiB x $STREAM_ROUNDS; docker cp $((CP_BYTES / 1000000)) MB x $CP_ROUNDS; $SESSIONS attach sessions"
+    echo "sizes=HTTP ${HTTP_SECS}s x $HTTP_ROUNDS rounds (tenant rows x $TENANT_ROUNDS); create+remove ${CYCLE_SECS}s x $CYCLE_ROUNDS; exec streams $((STREAM_BYTES >> 20)) MiB x $STREAM_ROUNDS; docker cp $((CP_BYTES / 1000000)) MB x $CP_ROUNDS; $SESSIONS attach sessions"
+    echo "tenants=$((TENANTS * TENANT_CTRS)) containers of $TENANTS tenants ($TENANT_CTRS each, one of them running) on the daemon"
     echo "elapsed=$(($(date +%s) - START_SECS))"
 } >"$T/meta"
+if [[ -n $RAW ]]; then
+    { cat "$RESULTS"; sed 's/^/meta:/' "$T/meta"; } >"$RAW" || die "cannot write $RAW"
+    log "raw results written to $RAW (re-render: python3 benches/load/report.py --raw $RAW)"
+fi
 python3 "$HERE/report.py" "$RESULTS" "$T/meta" >"$T/table.md" || die "report.py failed"
 cat "$T/table.md"
 if [[ -n $OUT ]]; then

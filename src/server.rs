@@ -10,9 +10,11 @@ use std::time::Duration;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::{TcpListener, UnixListener};
-use tokio::sync::watch;
+
+use tokio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
+use tokio::sync::{mpsc, watch};
 use tokio_rustls::TlsAcceptor;
 
 use crate::proxy::splice::{TrackGuard, Tracker};
@@ -207,8 +209,9 @@ impl Server {
     /// runtime that accepts on its own duplicate of every listener: a connection, its
     /// requests, its upstream connection (from the thread's own pool, see
     /// [`crate::proxy::set_shard`]) and its hijacked session all stay on the thread that
-    /// accepted it, so a request costs no cross-thread wake-ups. The kernel hands each
-    /// new connection to one waiting thread; an idle thread tends to win.
+    /// serves it, so a request costs no cross-thread wake-ups. The kernel hands each
+    /// new connection to one waiting thread, which passes it on to the worker with the
+    /// fewest live connections if that is another (see `Placement`).
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
         let (tx, rx) = watch::channel(false);
         let (stop_tx, stop_rx) = watch::channel(false);
@@ -228,8 +231,14 @@ impl Server {
             }
         }
         let workers = self.opts.workers.max(1);
+        let (senders, inboxes): (Vec<_>, Vec<_>) =
+            (0..workers).map(|_| mpsc::unbounded_channel()).unzip();
+        let place = Arc::new(Placement {
+            live: (0..workers).map(|_| AtomicUsize::new(0)).collect(),
+            inbox: senders.into_boxed_slice(),
+        });
         let mut accepting = Vec::new();
-        for shard in 0..workers {
+        for (shard, inbox) in inboxes.into_iter().enumerate() {
             let copies: io::Result<Vec<StdBound>> =
                 listeners.iter().map(StdBound::try_clone).collect();
             let copies = match copies {
@@ -244,6 +253,8 @@ impl Server {
                 opts: self.opts.clone(),
                 conns: self.conns.clone(),
                 shutdown: rx.clone(),
+                place: place.clone(),
+                worker: shard,
             };
             let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
             accepting.push(done_rx);
@@ -262,7 +273,10 @@ impl Server {
                         }
                     };
                     crate::proxy::set_shard(shard);
+                    let armed = timer_period(ctx.opts.header_timeout);
                     rt.block_on(async move {
+                        tokio::spawn(keep_timer_armed(armed));
+                        tokio::spawn(take_handoffs(inbox, ctx.clone()));
                         let mut loops = Vec::new();
                         for l in copies {
                             match l.into_tokio() {
@@ -316,6 +330,24 @@ impl Server {
     }
 }
 
+/// How often a worker's standing timer fires: sooner than any header-read deadline
+/// (see [`keep_timer_armed`]).
+fn timer_period(header_timeout: Duration) -> Duration {
+    (header_timeout / 2).max(Duration::from_millis(1))
+}
+
+/// Keep one timer pending on the worker's runtime, due sooner than any header-read
+/// deadline. hyper arms a `header_timeout` sleep each time a keep-alive connection
+/// waits for its next request; tokio wakes its driver (an eventfd write and one more
+/// `epoll_wait` return) whenever a new timer is due before every pending one. With
+/// this timer always due first, arming the per-request deadline costs no system call:
+/// one wake-up per period instead of one per request.
+async fn keep_timer_armed(period: Duration) {
+    loop {
+        tokio::time::sleep(period).await;
+    }
+}
+
 /// A listener detached from any runtime, to be duplicated into each worker's.
 enum StdBound {
     Tcp(std::net::TcpListener, Option<Arc<str>>),
@@ -345,6 +377,82 @@ struct AcceptCtx {
     opts: ServerOptions,
     conns: Arc<Tracker>,
     shutdown: watch::Receiver<bool>,
+    place: Arc<Placement>,
+    /// This worker's number.
+    worker: usize,
+}
+
+/// Where new connections are served: on the worker with the fewest live connections.
+///
+/// Every worker accepts on the same listening socket, and the kernel gives a burst of
+/// new connections to whichever worker is awake: 32 connections opened at once by a
+/// load generator all landed on one of two workers in half of the runs measured,
+/// leaving the other CPU's worker idle. So the accepting worker passes a connection
+/// it should not serve to the least loaded one (once per connection, before the TLS
+/// handshake); each connection then stays on its worker.
+struct Placement {
+    live: Box<[AtomicUsize]>,
+    inbox: Box<[mpsc::UnboundedSender<Handoff>]>,
+}
+
+/// A connection passed to another worker, with what its accepting worker learnt.
+enum Handoff {
+    Tcp(
+        std::net::TcpStream,
+        SocketAddr,
+        TrackGuard,
+        Option<Arc<str>>,
+        Load,
+    ),
+    Unix(std::os::unix::net::UnixStream, Identity, TrackGuard, Load),
+}
+
+/// A connection's place in its worker's live count.
+struct Load(Arc<Placement>, usize);
+
+impl Drop for Load {
+    fn drop(&mut self) {
+        self.0.live[self.1].fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl Placement {
+    /// The worker to serve a new connection accepted by `me` (`me` on a tie), counted
+    /// as live there.
+    fn pick(self: &Arc<Self>, me: usize) -> Load {
+        let mut best = me.min(self.live.len() - 1);
+        let mut least = self.live[best].load(Ordering::Relaxed);
+        for (i, n) in self.live.iter().enumerate() {
+            let n = n.load(Ordering::Relaxed);
+            if n < least {
+                (best, least) = (i, n);
+            }
+        }
+        self.live[best].fetch_add(1, Ordering::Relaxed);
+        Load(self.clone(), best)
+    }
+
+    /// Count a connection on worker `w` without choosing.
+    fn here(self: &Arc<Self>, w: usize) -> Load {
+        self.live[w].fetch_add(1, Ordering::Relaxed);
+        Load(self.clone(), w)
+    }
+}
+
+/// Serve the connections other workers pass to this one.
+async fn take_handoffs(mut inbox: mpsc::UnboundedReceiver<Handoff>, ctx: AcceptCtx) {
+    while let Some(h) = inbox.recv().await {
+        match h {
+            Handoff::Tcp(sock, peer, slot, policy, load) => match TcpStream::from_std(sock) {
+                Ok(sock) => serve_tcp(sock, peer, slot, policy, load, ctx.clone()),
+                Err(e) => tracing::warn!(error = %e, "cannot take over a connection"),
+            },
+            Handoff::Unix(sock, identity, slot, load) => match UnixStream::from_std(sock) {
+                Ok(sock) => serve_unix(sock, identity, slot, load, ctx.clone()),
+                Err(e) => tracing::warn!(error = %e, "cannot take over a connection"),
+            },
+        }
+    }
 }
 
 async fn accept_tcp(l: TcpListener, policy: Option<Arc<str>>, mut ctx: AcceptCtx) {
@@ -368,25 +476,58 @@ async fn accept_tcp(l: TcpListener, policy: Option<Arc<str>>, mut ctx: AcceptCtx
             continue;
         };
         let _ = sock.set_nodelay(true);
-        let c = ctx.clone();
-        let policy = policy.clone();
-        tokio::spawn(async move {
-            match c.opts.tls {
-                Some(_) => tls_connection(sock, peer, slot, policy, c).await,
-                None => {
-                    let info = ConnInfo {
-                        identity: Arc::new(Identity {
-                            listener_policy: policy,
-                            ..Identity::transport("tcp")
-                        }),
-                        remote: peer.to_string(),
-                        slot: Some(slot),
-                    };
-                    serve_connection(sock, info, c).await
+        let load = ctx.place.pick(ctx.worker);
+        ctx.state.observers.metrics.connection(load.1);
+        if load.1 == ctx.worker {
+            serve_tcp(sock, peer, slot, policy.clone(), load, ctx.clone());
+            continue;
+        }
+        let to = ctx.place.inbox[load.1].clone();
+        match sock.into_std() {
+            Ok(sock) => {
+                // A worker that did not start (or has stopped) takes nothing: serve here.
+                if let Err(mpsc::error::SendError(Handoff::Tcp(sock, peer, slot, policy, _))) =
+                    to.send(Handoff::Tcp(sock, peer, slot, policy.clone(), load))
+                {
+                    if let Ok(sock) = TcpStream::from_std(sock) {
+                        let load = ctx.place.here(ctx.worker);
+                        serve_tcp(sock, peer, slot, policy, load, ctx.clone());
+                    }
                 }
             }
-        });
+            Err(e) => {
+                tracing::warn!(remote = %peer, error = %e, "cannot pass a connection to another worker")
+            }
+        }
     }
+}
+
+/// Serve one TCP client connection on the calling worker.
+fn serve_tcp(
+    sock: TcpStream,
+    peer: SocketAddr,
+    slot: TrackGuard,
+    policy: Option<Arc<str>>,
+    load: Load,
+    c: AcceptCtx,
+) {
+    tokio::spawn(async move {
+        let _load = load;
+        match c.opts.tls {
+            Some(_) => tls_connection(sock, peer, slot, policy, c).await,
+            None => {
+                let info = ConnInfo {
+                    identity: Arc::new(Identity {
+                        listener_policy: policy,
+                        ..Identity::transport("tcp")
+                    }),
+                    remote: peer.to_string(),
+                    slot: Some(slot),
+                };
+                serve_connection(sock, info, c).await
+            }
+        }
+    });
 }
 
 async fn tls_connection(
@@ -460,16 +601,40 @@ async fn accept_unix(l: UnixListener, policy: Option<Arc<str>>, mut ctx: AcceptC
             }
         };
         identity.listener_policy = policy.clone();
-        let c = ctx.clone();
-        tokio::spawn(async move {
-            let info = ConnInfo {
-                identity: Arc::new(identity),
-                remote: "unix".into(),
-                slot: Some(slot),
-            };
-            serve_connection(sock, info, c).await;
-        });
+        let load = ctx.place.pick(ctx.worker);
+        ctx.state.observers.metrics.connection(load.1);
+        if load.1 == ctx.worker {
+            serve_unix(sock, identity, slot, load, ctx.clone());
+            continue;
+        }
+        let to = ctx.place.inbox[load.1].clone();
+        match sock.into_std() {
+            Ok(sock) => {
+                if let Err(mpsc::error::SendError(Handoff::Unix(sock, identity, slot, _))) =
+                    to.send(Handoff::Unix(sock, identity, slot, load))
+                {
+                    if let Ok(sock) = UnixStream::from_std(sock) {
+                        let load = ctx.place.here(ctx.worker);
+                        serve_unix(sock, identity, slot, load, ctx.clone());
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot pass a connection to another worker"),
+        }
     }
+}
+
+/// Serve one unix-socket client connection on the calling worker.
+fn serve_unix(sock: UnixStream, identity: Identity, slot: TrackGuard, load: Load, c: AcceptCtx) {
+    tokio::spawn(async move {
+        let _load = load;
+        let info = ConnInfo {
+            identity: Arc::new(identity),
+            remote: "unix".into(),
+            slot: Some(slot),
+        };
+        serve_connection(sock, info, c).await;
+    });
 }
 
 async fn serve_connection<I>(io: I, info: ConnInfo, mut c: AcceptCtx)
@@ -499,5 +664,42 @@ where
     };
     if let Err(e) = result {
         tracing::debug!(remote = %remote, error = %e, "connection ended with an error");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn placement(workers: usize) -> Arc<Placement> {
+        let (senders, _): (Vec<_>, Vec<_>) =
+            (0..workers).map(|_| mpsc::unbounded_channel()).unzip();
+        Arc::new(Placement {
+            live: (0..workers).map(|_| AtomicUsize::new(0)).collect(),
+            inbox: senders.into_boxed_slice(),
+        })
+    }
+
+    /// A burst of connections accepted by one worker is spread evenly, the accepting
+    /// worker keeps a connection on a tie, and a closed connection frees its place.
+    #[test]
+    fn connections_go_to_the_least_loaded_worker() {
+        let place = placement(2);
+        let loads: Vec<Load> = (0..32).map(|_| place.pick(1)).collect();
+        let on = |w| loads.iter().filter(|l| l.1 == w).count();
+        assert_eq!((on(0), on(1)), (16, 16));
+        assert_eq!(
+            loads[0].1, 1,
+            "a tie keeps the connection where it was accepted"
+        );
+
+        let place = placement(3);
+        let a = place.pick(0);
+        let b = place.pick(0);
+        let c = place.pick(0);
+        assert_eq!((a.1, b.1, c.1), (0, 1, 2));
+        drop(b);
+        assert_eq!(place.live[1].load(Ordering::Relaxed), 0);
+        assert_eq!(place.pick(0).1, 1);
     }
 }

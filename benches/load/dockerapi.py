@@ -3,6 +3,9 @@
 
   cycle   create + remove containers over one keep-alive connection for N seconds
           and print {"ops": n, "seconds": s}.
+  populate  create TENANTS x PER_TENANT containers labelled io.portcullis.owner=tenantK
+          (K = 0..TENANTS-1), the first RUNNING of each tenant started (`sleep`), the
+          rest created only; print {"created": n, "running": m}.
   attach  open N hijacked attach sessions (Connection: Upgrade, Upgrade: tcp), print
           "ready N" once all are open, idle until STOP_FILE exists (or --hold
           seconds pass), then print "alive K" (sessions still open) and exit.
@@ -92,6 +95,32 @@ def cmd_cycle(args):
     print(json.dumps({"ops": ops, "seconds": elapsed, "ops_per_sec": round(ops / elapsed, 2)}))
 
 
+def cmd_populate(args):
+    conn = http_connection(args)
+    created = running = 0
+    for k in range(args.tenants):
+        for i in range(args.per_tenant):
+            start = i < args.running
+            body = {
+                "Image": args.image,
+                "Cmd": ["sleep", "100000"] if start else ["true"],
+                "Labels": {"io.portcullis.owner": f"tenant{k}"},
+                "HostConfig": {"NetworkMode": "none"},
+            }
+            status, payload = request(conn, "POST", f"/containers/create?name=tenant{k}-{i}", body)
+            if status != 201:
+                sys.exit(f"populate: create answered {status}: {payload[:300]!r}")
+            created += 1
+            if start:
+                cid = json.loads(payload)["Id"]
+                status, payload = request(conn, "POST", f"/containers/{cid}/start")
+                if status != 204:
+                    sys.exit(f"populate: start answered {status}: {payload[:300]!r}")
+                running += 1
+    conn.close()
+    print(json.dumps({"created": created, "running": running}))
+
+
 async def open_attach(args, ctx, sem, sessions):
     kind, _, rest = args.target.partition(":")
     async with sem:
@@ -150,7 +179,7 @@ async def attach_main(args):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("command", choices=["cycle", "attach"])
+    p.add_argument("command", choices=["cycle", "populate", "attach"])
     p.add_argument("--target", required=True)
     p.add_argument("--ca")
     p.add_argument("--cert")
@@ -159,6 +188,9 @@ def main():
     p.add_argument("--seconds", type=float, default=5)
     p.add_argument("--max-ops", type=int, default=0)
     p.add_argument("--container")
+    p.add_argument("--tenants", type=int, default=10)
+    p.add_argument("--per-tenant", type=int, default=20)
+    p.add_argument("--running", type=int, default=1)
     p.add_argument("--sessions", type=int, default=100)
     p.add_argument("--parallel", type=int, default=32)
     p.add_argument("--open-timeout", type=float, default=120)
@@ -167,6 +199,8 @@ def main():
     args = p.parse_args()
     if args.command == "cycle":
         cmd_cycle(args)
+    elif args.command == "populate":
+        cmd_populate(args)
     else:
         asyncio.run(attach_main(args))
 

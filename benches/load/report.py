@@ -1,30 +1,51 @@
 #!/usr/bin/env python3
-"""Turn the results of benches/load.sh into a markdown table and a check of issue 6's targets.
+"""Turn the results of benches/load.sh into markdown tables and checks of the targets.
 
 Usage: report.py RESULTS.tsv META
+       report.py --raw RAW.tsv        (the file `load.sh --raw` writes: both in one)
 
 RESULTS.tsv holds `key<TAB>value` lines (a key repeats once per round; the median is
-reported). META holds `name=value` lines about the run.
+reported). META holds `name=value` lines about the run (in a raw file: `meta:name=value`).
+
+The headline targets are issue 19's, against the daemon's own mutual-TLS endpoint
+(`dockerd --tlsverify`); issue 6's earlier targets (against the unix socket) follow.
 """
 import statistics
 import sys
 from collections import defaultdict
 
 
-def load(results_path, meta_path):
+def load(argv):
     values = defaultdict(list)
-    with open(results_path) as f:
-        for line in f:
-            line = line.rstrip("\n")
-            if not line:
-                continue
-            key, _, value = line.partition("\t")
-            values[key].append(value)
     meta = {}
-    with open(meta_path) as f:
-        for line in f:
-            name, _, value = line.rstrip("\n").partition("=")
-            meta[name] = value
+
+    def result_line(line):
+        key, _, value = line.partition("\t")
+        values[key].append(value)
+
+    def meta_line(line):
+        name, _, value = line.partition("=")
+        meta[name] = value
+
+    if len(argv) == 2 and argv[0] == "--raw":
+        with open(argv[1]) as f:
+            for line in f:
+                line = line.rstrip("\n")
+                if line.startswith("meta:"):
+                    meta_line(line[len("meta:"):])
+                elif line:
+                    result_line(line)
+    elif len(argv) == 2:
+        with open(argv[0]) as f:
+            for line in f:
+                line = line.rstrip("\n")
+                if line:
+                    result_line(line)
+        with open(argv[1]) as f:
+            for line in f:
+                meta_line(line.rstrip("\n"))
+    else:
+        sys.exit(__doc__)
     return values, meta
 
 
@@ -73,211 +94,256 @@ def fmt_ratio(r):
     return "n/a" if r is None else f"{r:.2f}×"
 
 
+# The columns of the main table: the unix socket, the daemon's own mutual TLS, then the
+# proxies. Every cell after the first carries its ratio to the unix socket.
+TARGETS = ["direct", "dtls", "nginx", "nginx-tls", "pc", "pc-tls"]
+HEADER = [
+    "unix socket",
+    "daemon mTLS",
+    "nginx",
+    "nginx mTLS",
+    "Portcullis",
+    "Portcullis mTLS",
+    "**Portcullis mTLS ÷ daemon mTLS**",
+]
 UPSTREAMS = {"syn": "synthetic", "dockerd": "dockerd"}
 ENDPOINTS = {"ping": "`GET /_ping`", "list": "`GET /containers/json`"}
+TENANT_QUERIES = {
+    "list": "`GET /containers/json`",
+    "listall": "`GET /containers/json?all=1`",
+}
+TENANT_TARGETS = ["direct", "dtls", "pc-ten"]
 
 
 def main():
-    values, meta = load(sys.argv[1], sys.argv[2])
+    values, meta = load(sys.argv[1:])
     r = Results(values)
-    rows = []
-    checks = []
+    rows = []  # main table: (name, cells per TARGETS, headline)
+    tenant_rows = []
+    checks19 = []
+    checks6 = []
 
-    def http_cell(prefix):
+    def http(prefix):
         rps, p50, p99 = (r.med(f"{prefix}/{m}") for m in ("rps", "p50", "p99"))
-        return rps, p50, f"{fmt_rate(rps)}/s, {fmt_latency(p50, p99)}"
+        return rps, p50, p99
 
+    def http_cell(prefix, base_rps=None, own_base=False):
+        rps, p50, p99 = http(prefix)
+        if rps is None:
+            return "—"
+        cell = f"{fmt_rate(rps)}/s, {fmt_latency(p50, p99)}"
+        if not own_base:
+            cell += f" ({fmt_ratio(ratio(rps, base_rps))})"
+        return cell
+
+    def headline(prefix_pc, prefix_anchor):
+        """Ratio of req/s to the anchor, with the p50 difference."""
+        p_rps, p_p50, _ = http(prefix_pc)
+        a_rps, a_p50, _ = http(prefix_anchor)
+        rr = ratio(p_rps, a_rps)
+        if rr is None:
+            return None, None, None, "—"
+        added = None if p_p50 is None or a_p50 is None else p_p50 - a_p50
+        extra = f" (p50 {added:+.0f} µs)" if added is not None else ""
+        return rr, added, ratio(p_p50, a_p50), fmt_ratio(rr) + extra
+
+    def http_checks(name, c, rr, added, p50_ratio):
+        checks19.append((f"req/s ≥ 0.8× daemon mTLS, {name} c={c}", rr is not None and rr >= 0.8, fmt_ratio(rr)))
+        if c == 1:
+            checks19.append(
+                (
+                    f"p50 ≤ daemon mTLS + 60 µs, {name} c=1",
+                    added is not None and added <= 60,
+                    "n/a" if added is None else f"{added:+.0f} µs",
+                )
+            )
+        else:
+            checks19.append(
+                (
+                    f"p50 ≤ 2× daemon mTLS, {name} c={c}",
+                    p50_ratio is not None and p50_ratio <= 2,
+                    fmt_ratio(p50_ratio),
+                )
+            )
+
+    # Small requests.
     for up, up_name in UPSTREAMS.items():
         for ep, ep_name in ENDPOINTS.items():
             for c in (1, 32):
                 base = f"http/{up}/{ep}/c{c}"
-                d_rps, d_p50, d_cell = http_cell(f"{base}/direct")
-                for tls, suffix in (("plain", ""), ("mTLS", "-tls")):
-                    n_rps, _, n_cell = http_cell(f"{base}/nginx{suffix}")
-                    p_rps, p_p50, p_cell = http_cell(f"{base}/pc{suffix}")
-                    rr = ratio(p_rps, d_rps)
-                    added = None if p_p50 is None or d_p50 is None else p_p50 - d_p50
-                    extra = f" (p50 {added:+.0f} µs)" if added is not None else ""
-                    rows.append(
-                        (
-                            f"{up_name} {ep_name} c={c}, {tls}",
-                            d_cell,
-                            f"{n_cell} ({fmt_ratio(ratio(n_rps, d_rps))})",
-                            p_cell,
-                            fmt_ratio(rr) + extra,
-                        )
-                    )
-                    if up == "syn" and c == 32:
-                        want = 0.5 if tls == "plain" else 0.4
-                        checks.append(
-                            (
-                                f"req/s ≥ {want}× direct at c=32, {tls}, synthetic {ep_name}",
-                                rr is not None and rr >= want,
-                                fmt_ratio(rr),
+                d_rps = r.med(f"{base}/direct/rps")
+                cells = [http_cell(f"{base}/{t}", d_rps, own_base=(t == "direct")) for t in TARGETS]
+                rr, added, p50_ratio, head = headline(f"{base}/pc-tls", f"{base}/dtls")
+                rows.append((f"{up_name} {ep_name} c={c}", cells, head))
+                if up == "dockerd":
+                    http_checks(f"dockerd {ep_name}", c, rr, added, p50_ratio)
+                # Issue 6: against the synthetic upstream's unix socket.
+                if up == "syn":
+                    for tls, suffix in (("plain", ""), ("mTLS", "-tls")):
+                        p_rps, p_p50, _ = http(f"{base}/pc{suffix}")
+                        _, s_p50, _ = http(f"{base}/direct")
+                        r6 = ratio(p_rps, d_rps)
+                        if c == 32:
+                            want = 0.5 if tls == "plain" else 0.4
+                            checks6.append(
+                                (f"req/s ≥ {want}× direct at c=32, {tls}, synthetic {ep_name}", r6 is not None and r6 >= want, fmt_ratio(r6))
                             )
-                        )
-                    if up == "syn" and c == 1 and added is not None:
-                        checks.append(
-                            (
-                                f"added p50 ≤ 40 µs at c=1, {tls}, synthetic {ep_name}",
-                                added <= 40,
-                                f"{added:+.0f} µs",
-                            )
-                        )
+                        elif p_p50 is not None and s_p50 is not None:
+                            a6 = p_p50 - s_p50
+                            checks6.append((f"added p50 ≤ 40 µs at c=1, {tls}, synthetic {ep_name}", a6 <= 40, f"{a6:+.0f} µs"))
 
-    for up, up_name in (("syn", "synthetic"),):
-        for ep, ep_name in ENDPOINTS.items():
-            for tls, suffix in (("plain", ""), ("mTLS", "-tls")):
-                base = f"http/{up}/{ep}/c32"
-                n = r.med(f"{base}/nginx{suffix}/cpu_us")
-                p = r.med(f"{base}/pc{suffix}/cpu_us")
-                if n is None and p is None:
-                    continue
-                rows.append(
-                    (
-                        f"CPU µs per request, {up_name} {ep_name} c=32, {tls}",
-                        "",
-                        "n/a" if n is None else f"{n:.0f} (all workers)",
-                        "n/a" if p is None else f"{p:.0f}",
-                        fmt_ratio(ratio(p, n)) + " of nginx" if p and n else "",
-                    )
-                )
+    def proxy_cells(fmt, keys):
+        """Cells for the proxy columns only (nginx, nginx mTLS, Portcullis, Portcullis mTLS)."""
+        cells = ["", ""]
+        for t in ("nginx", "nginx-tls", "pc", "pc-tls"):
+            v = keys(t)
+            cells.append(fmt(v, t))
+        return cells
 
-    def simple_row(name, key, unit_fmt=lambda x: f"{x:.1f}", check=None):
+    for ep, ep_name in ENDPOINTS.items():
+        def fmt_cpu(v, t):
+            if v is None:
+                return "n/a"
+            return f"{v:.0f} (all workers)" if t.startswith("nginx") else f"{v:.0f}"
+
+        cells = proxy_cells(fmt_cpu, lambda t: r.med(f"http/syn/{ep}/c32/{t}/cpu_us"))
+        if any(c not in ("", "n/a") for c in cells):
+            rows.append((f"CPU µs per request, synthetic {ep_name} c=32", cells, ""))
+
+    def value_row(name, key, fmt=lambda x: f"{x:.1f}", check=None):
         d = r.med(f"{key}/direct")
-        for tls, suffix in (("plain", ""), ("mTLS", "-tls")):
-            n = r.med(f"{key}/nginx{suffix}")
-            p = r.med(f"{key}/pc{suffix}")
-            n_cell = "lost data" if r.lost(f"{key}/nginx{suffix}") else (
-                "n/a" if n is None else f"{unit_fmt(n)} ({fmt_ratio(ratio(n, d))})"
-            )
-            rows.append(
-                (
-                    f"{name}, {tls}",
-                    "n/a" if d is None else unit_fmt(d),
-                    n_cell,
-                    "n/a" if p is None else unit_fmt(p),
-                    fmt_ratio(ratio(p, d)),
-                )
-            )
-            if check is not None:
-                rr = ratio(p, d)
-                checks.append((f"{check}, {tls}", rr is not None and rr >= 0.9, fmt_ratio(rr)))
+        cells = []
+        for t in TARGETS:
+            v = r.med(f"{key}/{t}")
+            if r.lost(f"{key}/{t}"):
+                cells.append("lost data")
+            elif v is None:
+                cells.append("n/a")
+            elif t == "direct":
+                cells.append(fmt(v))
+            else:
+                cells.append(f"{fmt(v)} ({fmt_ratio(ratio(v, d))})")
+        rr = ratio(r.med(f"{key}/pc-tls"), r.med(f"{key}/dtls"))
+        rows.append((name, cells, fmt_ratio(rr)))
+        if check is not None:
+            checks19.append((f"{check} ≥ 0.9× daemon mTLS", rr is not None and rr >= 0.9, fmt_ratio(rr)))
+            for tls, suffix in (("plain", ""), ("mTLS", "-tls")):
+                r6 = ratio(r.med(f"{key}/pc{suffix}"), d)
+                checks6.append((f"{check} ≥ 0.9× direct, {tls}", r6 is not None and r6 >= 0.9, fmt_ratio(r6)))
 
-    simple_row("container create + remove, ops/s (dockerd)", "cycle", lambda x: f"{x:.1f}")
-    sizes = meta.get("sizes", "")
-    simple_row("exec stream out, MB/s (docker CLI)", "exec-out", check="exec stream out ≥ 0.9× direct")
-    simple_row("exec stream in, MB/s (docker CLI)", "exec-in", check="exec stream in ≥ 0.9× direct")
-    simple_row("docker cp out, MB/s", "cp-out", check="docker cp out ≥ 0.9× direct")
-    simple_row("docker cp in, MB/s", "cp-in", check="docker cp in ≥ 0.9× direct")
-    dt = r.med("cp-out/direct-tcp")
-    for tls, suffix in (("plain", ""), ("mTLS", "-tls")):
-        n = r.med(f"cp-out/nginx{suffix}")
-        p = r.med(f"cp-out/pc{suffix}")
-        rows.append(
-            (
-                f"docker cp out, MB/s, {tls}, against dockerd over TCP (the CLI asks for gzip over TCP)",
-                "n/a" if dt is None else f"{dt:.1f}",
-                "n/a" if n is None else f"{n:.1f} ({fmt_ratio(ratio(n, dt))})",
-                "n/a" if p is None else f"{p:.1f}",
-                fmt_ratio(ratio(p, dt)),
-            )
-        )
+    value_row("container create + remove, ops/s", "cycle")
+    value_row("exec stream out, MB/s (docker CLI)", "exec-out", check="exec stream out")
+    value_row("exec stream in, MB/s (docker CLI)", "exec-in", check="exec stream in")
+    value_row("docker cp out, MB/s (gzip over TCP, not over unix)", "cp-out", check="docker cp out")
+    value_row("docker cp in, MB/s", "cp-in", check="docker cp in")
 
     def busy_row(name, key):
-        for tls, suffix in (("plain", ""), ("mTLS", "-tls")):
-            d = r.med(f"{key}/direct")
-            n = r.med(f"{key}/nginx{suffix}")
-            p = r.med(f"{key}/pc{suffix}")
-            pct = lambda x: "n/a" if x is None else f"{x:.0f} %"
-            rows.append((f"{name}, {tls}", pct(d), pct(n), pct(p), ""))
+        pct = lambda x: "n/a" if x is None else f"{x:.0f} %"
+        rows.append((name, [pct(r.med(f"{key}/{t}")) for t in TARGETS], ""))
 
     busy_row("machine CPU busy during exec stream out (all CPUs)", "busy-exec-out")
     busy_row("machine CPU busy during exec stream in (all CPUs)", "busy-exec-in")
     busy_row("machine CPU busy during docker cp out (all CPUs)", "busy-cp-out")
     busy_row("machine CPU busy during docker cp in (all CPUs)", "busy-cp-in")
-    def proxy_row(name, nginx_cell, pc_cell):
-        # A row with no direct value: what each proxy itself spends.
-        rows.append((name, "", nginx_cell, pc_cell, ""))
+
+    def fmt_proxy(v, t, digits=2):
+        if v is None:
+            return "n/a"
+        return f"{v:.{digits}f} (all workers)" if t.startswith("nginx") else f"{v:.{digits}f}"
 
     for direction in ("out", "in"):
-        for tls, suffix in (("plain", ""), ("mTLS", "-tls")):
-            n = r.med(f"cpu-per-gb-cp-{direction}/nginx{suffix}")
-            p = r.med(f"cpu-per-gb-cp-{direction}/pc{suffix}")
-            proxy_row(
-                f"proxy CPU seconds per GB of docker cp {direction}, {tls}",
-                "n/a" if n is None else f"{n:.2f} (all workers)",
-                "n/a" if p is None else f"{p:.2f}",
+        rows.append(
+            (
+                f"proxy CPU seconds per GB of docker cp {direction}",
+                proxy_cells(fmt_proxy, lambda t: r.med(f"cpu-per-gb-cp-{direction}/{t}")),
+                "",
             )
+        )
+
+    def cpu_gib(t):
+        raw = r.raw(f"cpu-per-gib/{t}")
+        return raw[0] if raw else None
+
+    rows.append(
+        (
+            "proxy CPU seconds (user+sys) per GiB of exec streams",
+            proxy_cells(
+                lambda v, t: "n/a (lost data)" if v in (None, "n/a") else (v + " (all workers)" if t.startswith("nginx") else v),
+                cpu_gib,
+            ),
+            "",
+        )
+    )
+
+    def pc_only(name, cell):
+        rows.append((name, ["", "", "", "", "", cell], ""))
 
     rss_idle = r.med("rss-idle")
     hwm_idle = r.med("hwm-idle")
     delta = r.med("rss-stream-delta")
-    rows.append(
-        (
-            "Portcullis idle after start, VmRSS / VmHWM (MiB)",
-            "",
-            "",
-            f"{rss_idle / 1024:.1f} / {hwm_idle / 1024:.1f}" if rss_idle and hwm_idle else "n/a",
-            "",
-        )
+    pc_only(
+        "Portcullis idle after start, VmRSS / VmHWM (MiB)",
+        f"{rss_idle / 1024:.1f} / {hwm_idle / 1024:.1f}" if rss_idle and hwm_idle else "n/a",
     )
-    rows.append(
-        (
-            "Portcullis RSS growth during the exec streams, max − before (MiB)",
-            "",
-            "",
-            "n/a" if delta is None else f"{delta / 1024:.1f}",
-            "",
-        )
+    pc_only(
+        "Portcullis RSS growth during the exec streams, max − before (MiB)",
+        "n/a" if delta is None else f"{delta / 1024:.1f}",
     )
+    sizes = meta.get("sizes", "")
     n_sessions = sizes.rsplit(";", 1)[-1].strip() if sizes else "sessions"
     att_p = r.med("attach-kib/pc-att")
     att_n = r.med("attach-kib/nginx-tls")
     rows.append(
         (
-            f"memory per idle attach session, mTLS ({n_sessions}; fresh Portcullis), KiB",
-            "",
-            "n/a" if att_n is None else f"{att_n:.1f} (all workers)",
-            "n/a" if att_p is None else f"{att_p:.1f}",
+            f"memory per idle attach session ({n_sessions}; fresh Portcullis), KiB",
+            ["", "", "", "n/a" if att_n is None else f"{att_n:.1f} (all workers)", "", "n/a" if att_p is None else f"{att_p:.1f}"],
             "",
         )
     )
-    for tls, suffix in (("plain", ""), ("mTLS", "-tls")):
-        cpu_p = r.raw(f"cpu-per-gib/pc{suffix}")
-        cpu_n = r.raw(f"cpu-per-gib/nginx{suffix}")
-        proxy_row(
-            f"CPU seconds (user+sys) per GiB of exec streams, {tls}",
-            (cpu_n[0] + " (all workers)") if cpu_n and cpu_n[0] != "n/a" else "n/a (lost data)",
-            cpu_p[0] if cpu_p else "n/a",
-        )
     rss_end, hwm_end = r.med("rss-end"), r.med("hwm-end")
     if rss_end and hwm_end:
-        rows.append(
-            (
-                "Portcullis at the end, VmRSS / VmHWM (MiB)",
-                "",
-                "",
-                f"{rss_end / 1024:.1f} / {hwm_end / 1024:.1f}",
-                "",
-            )
-        )
+        pc_only("Portcullis at the end, VmRSS / VmHWM (MiB)", f"{rss_end / 1024:.1f} / {hwm_end / 1024:.1f}")
 
-    checks.append(
+    # Tenants (issue 17).
+    for q, q_name in TENANT_QUERIES.items():
+        for c in (1, 32):
+            base = f"http/ten/{q}/c{c}"
+            d_rps = r.med(f"{base}/direct/rps")
+            cells = [http_cell(f"{base}/{t}", d_rps, own_base=(t == "direct")) for t in TENANT_TARGETS]
+            rr, added, p50_ratio, head = headline(f"{base}/pc-ten", f"{base}/dtls")
+            tenant_rows.append((f"{q_name} c={c}", cells, head))
+            http_checks(f"one tenant's {q_name}", c, rr, added, p50_ratio)
+    t_d = r.med("tcycle/dtls")
+    t_n = r.med("tcycle/pc-ten")
+    t_q = r.med("tcycle/pc-tq")
+
+    def ops(v, base):
+        if v is None:
+            return "n/a"
+        return f"{v:.1f}" if base is None else f"{v:.1f} ({fmt_ratio(ratio(v, base))})"
+
+    checks19.append(
         (
             "≤ 8 MiB RSS idle",
             rss_idle is not None and rss_idle <= 8192,
             "n/a" if rss_idle is None else f"{rss_idle / 1024:.1f} MiB",
         )
     )
-    checks.append(
+    checks6.append(
+        (
+            "≤ 8 MiB RSS idle",
+            rss_idle is not None and rss_idle <= 8192,
+            "n/a" if rss_idle is None else f"{rss_idle / 1024:.1f} MiB",
+        )
+    )
+    checks6.append(
         (
             "≤ 32 KiB per idle attach session with mTLS",
             att_p is not None and att_p <= 32,
             "n/a" if att_p is None else f"{att_p:.1f} KiB",
         )
     )
-    checks.append(
+    checks6.append(
         (
             "RSS flat within 10 MiB across a stream",
             delta is not None and delta <= 10240,
@@ -295,24 +361,60 @@ def main():
     out.append(f"- software: {meta.get('software', '')}")
     out.append(f"- sizes: {sizes}")
     out.append(
-        "- HTTP cells: req/s, p50/p99 latency (oha, keep-alive); direct = the upstream's unix "
-        "socket; ratios are to direct, `p50 +N µs` is the latency Portcullis adds. Medians over rounds."
+        "- HTTP cells: req/s, p50/p99 latency (oha, keep-alive); (N×) = req/s as a ratio to "
+        "the unix socket. The last column is the headline: Portcullis with mutual TLS against "
+        "the daemon's own mutual TLS (`dockerd --tlsverify`, same client certificate and oha "
+        "flags), `p50 +N µs` the latency Portcullis adds to it. Medians over rounds."
     )
     out.append(
         "- Streams: docker CLI `exec` (one stream each way) and `docker cp` against dockerd, "
-        "every byte counted; \"lost data\" = nginx did not deliver every byte. Memory and CPU "
-        "from /proc/PID/status and /proc/PID/stat."
+        "every byte counted; \"lost data\" = nginx did not deliver every byte. Over TCP the "
+        "CLI asks for gzip and dockerd compresses `docker cp` out; over the unix socket it "
+        "does not. Memory and CPU from /proc/PID/status and /proc/PID/stat (memory: the "
+        "Portcullis mTLS process)."
     )
     out.append("")
-    out.append("| measurement | direct | nginx | portcullis | ratio |")
+    out.append("| measurement | " + " | ".join(HEADER) + " |")
+    out.append("|---" * (len(HEADER) + 1) + "|")
+    for name, cells, head in rows:
+        out.append("| " + " | ".join([name] + cells + [head]) + " |")
+    out.append("")
+    out.append(
+        f"Tenants (issue 17): {meta.get('tenants', 'the tenants')}; one tenant's (tenant3) "
+        "containers, directly with the daemon's own label filter "
+        "(`filters={\"label\":[\"io.portcullis.owner=tenant3\"]}`) and through Portcullis "
+        "(`[tenants] isolate = true`, client certificate CN=tenant3, no filter: Portcullis "
+        "adds it)."
+    )
+    out.append("")
+    out.append(
+        "| one tenant's list | unix socket, label filter | daemon mTLS, label filter "
+        "| Portcullis mTLS as the tenant | **Portcullis ÷ daemon mTLS** |"
+    )
     out.append("|---|---|---|---|---|")
-    for row in rows:
-        out.append("| " + " | ".join(row) + " |")
+    for name, cells, head in tenant_rows:
+        out.append("| " + " | ".join([name] + cells + [head]) + " |")
     out.append("")
-    title = "Issue 6 targets" + (" (short run: indicative only)" if short else "")
-    out.append(f"### {title}")
+    out.append(
+        "| container create + remove as tenant3, ops/s | daemon mTLS | Portcullis mTLS, tenants "
+        "without quotas | Portcullis mTLS, tenants with quotas | **quotas ÷ without** |"
+    )
+    out.append("|---|---|---|---|---|")
+    out.append(
+        f"| (N×) = to daemon mTLS; quotas: `max_containers` (counted at each create), "
+        f"`max_volumes`, `max_networks` | {ops(t_d, None)} | {ops(t_n, t_d)} | {ops(t_q, t_d)} "
+        f"| {fmt_ratio(ratio(t_q, t_n))} |"
+    )
     out.append("")
-    for name, ok, value in checks:
+    note = " (short run: indicative only)" if short else ""
+    out.append(f"### Issue 19 targets, against the daemon's own mutual TLS{note}")
+    out.append("")
+    for name, ok, value in checks19:
+        out.append(f"- {'met' if ok else 'NOT MET'}: {name} — {value}")
+    out.append("")
+    out.append(f"### Issue 6 targets (earlier), against the unix socket{note}")
+    out.append("")
+    for name, ok, value in checks6:
         out.append(f"- {'met' if ok else 'NOT MET'}: {name} — {value}")
     print("\n".join(out))
 

@@ -76,6 +76,11 @@ pub enum Lookup {
     Owned(crate::tenant::access::Kind, String),
     /// How many containers, volumes or networks a tenant has (quotas).
     Count(crate::tenant::access::Kind, String),
+    /// The memory and CPU limits a tenant's containers and services hold (quotas).
+    Usage(String),
+    /// The owners of the containers (stopped ones included) that run an image (by id)
+    /// or an image built on it (tenants' image removals).
+    ImageUsers(String),
 }
 
 /// An existing object a tenant may own: its id, name and labels.
@@ -141,6 +146,17 @@ impl ServiceFacts {
 }
 
 /// A JSON object of strings (labels, driver options) as a map; other values read as "".
+/// The strings of a JSON array (nothing for anything else).
+fn strings(v: &Value) -> Vec<String> {
+    v.as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|s| s.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 pub(crate) fn string_map(v: &Value) -> HashMap<String, String> {
     v.as_object()
         .map(|m| {
@@ -368,6 +384,12 @@ pub struct ImageFacts {
     pub id: String,
     /// `Config.WorkingDir`: where a container created without one runs.
     pub working_dir: String,
+    /// The tenant its owner label (`Config.Labels`) names, if any (tenants' images).
+    pub owner: Option<String>,
+    /// `RepoTags`, in the daemon's familiar form (`nginx:latest`, `alice/app:1`).
+    pub tags: Vec<String>,
+    /// `RepoDigests`: the registry names it was pulled from or pushed to.
+    pub digests: Vec<String>,
 }
 
 impl ImageFacts {
@@ -375,6 +397,11 @@ impl ImageFacts {
         ImageFacts {
             id: v["Id"].as_str().unwrap_or("").to_string(),
             working_dir: v["Config"]["WorkingDir"].as_str().unwrap_or("").to_string(),
+            owner: v["Config"]["Labels"][crate::tenant::OWNER_LABEL]
+                .as_str()
+                .map(str::to_string),
+            tags: strings(&v["RepoTags"]),
+            digests: strings(&v["RepoDigests"]),
         }
     }
 }
@@ -440,6 +467,12 @@ pub struct Facts {
     pub owned: HashMap<(crate::tenant::access::Kind, String), Option<OwnedFacts>>,
     /// Objects of a kind a tenant has; `None` when not counted (taken as none).
     pub counts: HashMap<(crate::tenant::access::Kind, String), Option<usize>>,
+    /// What a tenant's containers and services hold; `None` when not looked up (taken
+    /// as nothing).
+    pub usage: HashMap<String, Option<crate::tenant::quota::Usage>>,
+    /// Each container using an image (by id): its owner label (`""` for the
+    /// operator's) and the image name it was created with; `None` when there are none.
+    pub image_users: HashMap<String, Option<Vec<(String, String)>>>,
 }
 
 impl Facts {
@@ -453,6 +486,8 @@ impl Facts {
             Lookup::Image(n) => self.images.contains_key(n),
             Lookup::Owned(k, n) => self.owned.contains_key(&(*k, n.clone())),
             Lookup::Count(k, t) => self.counts.contains_key(&(*k, t.clone())),
+            Lookup::Usage(t) => self.usage.contains_key(t),
+            Lookup::ImageUsers(id) => self.image_users.contains_key(id),
         }
     }
 
@@ -467,6 +502,8 @@ impl Facts {
             Lookup::Image(n) => self.images.insert(n.clone(), None).is_some(),
             Lookup::Owned(k, n) => self.owned.insert((*k, n.clone()), None).is_some(),
             Lookup::Count(k, t) => self.counts.insert((*k, t.clone()), None).is_some(),
+            Lookup::Usage(t) => self.usage.insert(t.clone(), None).is_some(),
+            Lookup::ImageUsers(id) => self.image_users.insert(id.clone(), None).is_some(),
         };
     }
 }

@@ -128,10 +128,10 @@ rules! {
         "dockerd stat()s each path as root on the host, and its error tells whether a host path exists",
         "(always on)",
         "name the block device by its /dev/ path";
-    TENANT_OWNER = "PC-1040", "with tenants isolated: an owner label (io.portcullis.owner) naming another tenant or nobody on a create, build or service; filters or build labels that cannot be narrowed to the tenant; clients without a tenant key; build cache prunes; volume creates naming a volume that is not the tenant's; mounting a named volume that does not exist yet",
+    TENANT_OWNER = "PC-1040", "with tenants isolated: an owner label (io.portcullis.owner) naming another tenant or nobody on a create, build or service; filters or build labels that cannot be narrowed to the tenant; clients without a tenant key; build cache prunes; volume creates naming a volume that is not the tenant's; binding (`-v name:/path`) a named volume that does not exist yet",
         "ownership is stamped by Portcullis from the verified identity; a forged owner would hand the object to another tenant or hide it from its own",
         "[tenants] isolate, key",
-        "leave io.portcullis.owner out (Portcullis sets it); create named volumes first, under names of your own";
+        "leave io.portcullis.owner out (Portcullis sets it); create named volumes first (or use --mount type=volume), under names of your own";
     TENANT_HIDDEN = "PC-1041", "with tenants isolated: any use of another tenant's or the operator's object (inspect, logs, exec, stop, remove, mount, join, update…); answered 404 like a missing object",
         "each tenant sees and touches only its own objects, and cannot learn whether another's exist",
         "[tenants] isolate, shared_networks",
@@ -140,10 +140,22 @@ rules! {
         "shared networks are the operator's: tenants join them, never change them",
         "[tenants] shared_networks",
         "ask the operator";
-    TENANT_QUOTA = "PC-1043", "with tenants isolated: creating a container, volume or network beyond the tenant's quota",
-        "one tenant must not exhaust the daemon's objects for the others",
-        "[tenants] max_containers, max_volumes, max_networks",
-        "remove objects you no longer need";
+    TENANT_QUOTA = "PC-1043", "with tenants isolated: creating a container, volume, network or service beyond the tenant's quota, or containers and services whose memory or CPU limits exceed it (or that set none)",
+        "one tenant must not exhaust the daemon's objects, memory or CPUs for the others",
+        "[tenants] max_containers, max_volumes, max_networks, max_services, max_memory, max_cpus",
+        "remove objects you no longer need, or give them lower limits";
+    TENANT_IMAGE = "PC-1045", "with tenants isolated: removing, pushing, or moving (tag, build -t, commit, import, pull) an image name held by an image that is not the tenant's (pulled, the operator's, another tenant's); pushing an image the tenant did not build, commit or import; pulling or pushing every tag of a repository at once",
+        "image names are shared: nginx:latest is what every tenant and the operator run, and an operator's private image must not leave for another registry",
+        "[tenants] isolate, image_prefix",
+        "give your images names of your own (under your prefix when one is set); pull and push one tag at a time";
+    TENANT_IMAGE_PREFIX = "PC-1046", "with tenants isolated and [tenants] image_prefix set: tagging, building, committing, importing or pushing an image name outside the tenant's prefix; a tenant key that cannot start an image name",
+        "each tenant's image names live under a prefix of its own, so tenants cannot collide with each other or the operator",
+        "[tenants] image_prefix",
+        "name your images under your prefix (for example alice/app:1)";
+    TENANT_IMAGE_LOAD = "PC-1047", "with tenants isolated: docker load (POST /images/load)",
+        "the names are inside the archive, where Portcullis cannot check them: a load could replace any image name",
+        "[tenants] isolate, allow_image_load",
+        "push the image to a registry and pull it, or docker import it under a name of your own";
 }
 
 #[cfg(test)]

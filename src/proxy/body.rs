@@ -125,6 +125,31 @@ where
     Ok(())
 }
 
+/// Most bytes of a refused request's streamed body read (and dropped) before the
+/// refusal is answered.
+pub const DRAIN_ON_REFUSAL: u64 = 256 << 20;
+
+/// Read and drop a refused request's streamed body, at most `cap` bytes and for at most
+/// `limit`. A client that reads the answer only once its body is sent (the docker CLI's
+/// `load`, `import`, `build`) then sees the refusal, not a broken pipe.
+pub async fn drain<B>(mut body: B, cap: u64, limit: Duration)
+where
+    B: Body<Data = Bytes> + Unpin,
+{
+    let read = async {
+        let mut seen = 0u64;
+        while let Some(Ok(frame)) = body.frame().await {
+            if let Some(data) = frame.data_ref() {
+                seen = seen.saturating_add(data.len() as u64);
+                if seen > cap {
+                    break;
+                }
+            }
+        }
+    };
+    let _ = tokio::time::timeout(limit, read).await;
+}
+
 /// A streamed response body that logs its request when it ends or is dropped.
 pub struct LoggedBody {
     inner: ProxyBody,

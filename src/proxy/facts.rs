@@ -7,6 +7,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use futures_util::stream::{self, StreamExt};
 use http::{Request, StatusCode, Uri};
 use http_body_util::{BodyExt, Limited};
 
@@ -72,6 +73,14 @@ pub async fn fetch(
                 let count = count_owned(state, kind, &tenant).await?;
                 f.counts.insert((kind, tenant), count);
             }
+            Lookup::Usage(tenant) => {
+                let usage = usage(state, &tenant).await?;
+                f.usage.insert(tenant, Some(usage));
+            }
+            Lookup::ImageUsers(id) => {
+                let users = image_users(state, &id).await?;
+                f.image_users.insert(id, users);
+            }
         }
     }
     Ok(())
@@ -91,29 +100,128 @@ async fn fetch_one<F>(
     Ok(())
 }
 
-/// How many containers (stopped ones included), volumes or networks the daemon lists
-/// with `tenant`'s owner label.
+/// The `filters` query value that selects `tenant`'s objects.
+fn owner_filter(tenant: &str) -> String {
+    let label = format!("{}={tenant}", crate::tenant::OWNER_LABEL);
+    enc(&serde_json::json!({ "label": { label: true } }).to_string())
+}
+
+/// How many containers (stopped ones included), volumes, networks or services the
+/// daemon lists with `tenant`'s owner label.
 async fn count_owned(
     state: &Arc<ProxyState>,
     kind: Kind,
     tenant: &str,
 ) -> Result<Option<usize>, ProxyError> {
-    let label = format!("{}={tenant}", crate::tenant::OWNER_LABEL);
-    let filters = serde_json::json!({ "label": { label: true } }).to_string();
     let (base, all) = match kind {
         Kind::Container => ("/containers/json", "all=1&"),
         Kind::Volume => ("/volumes", ""),
         Kind::Network => ("/networks", ""),
+        Kind::Service => ("/services", ""),
         _ => return Ok(None),
     };
-    let path = format!("{base}?{all}filters={}", enc(&filters));
-    let v = inspect(state, &path).await?;
+    let path = format!("{base}?{all}filters={}", owner_filter(tenant));
+    let v = if kind == Kind::Service {
+        services(state, &path).await?
+    } else {
+        inspect(state, &path).await?
+    };
     let list = match (kind, &v) {
         (Kind::Volume, Some(v)) => v["Volumes"].as_array(),
         (_, Some(v)) => v.as_array(),
         _ => None,
     };
     Ok(Some(list.map_or(0, Vec::len)))
+}
+
+/// Container inspects in flight at once when counting a tenant's memory and CPUs.
+const USAGE_INSPECTS: usize = 8;
+
+/// The services the daemon lists at `path`; none when it is not a swarm manager (503).
+async fn services(
+    state: &Arc<ProxyState>,
+    path: &str,
+) -> Result<Option<serde_json::Value>, ProxyError> {
+    get_json(
+        state,
+        path,
+        &[StatusCode::NOT_FOUND, StatusCode::SERVICE_UNAVAILABLE],
+    )
+    .await
+}
+
+/// The memory and CPU limits `tenant`'s containers (all of them, stopped ones too;
+/// swarm tasks are counted through their service) and services hold: one list of
+/// containers, an inspect of each (the list has no limits), one list of services.
+async fn usage(
+    state: &Arc<ProxyState>,
+    tenant: &str,
+) -> Result<crate::tenant::quota::Usage, ProxyError> {
+    use crate::tenant::quota;
+    let filters = owner_filter(tenant);
+    let mut usage = quota::Usage::default();
+    let list = inspect(state, &format!("/containers/json?all=1&filters={filters}")).await?;
+    let paths: Vec<String> = list
+        .as_ref()
+        .and_then(|v| v.as_array())
+        .into_iter()
+        .flatten()
+        .filter(|c| !c["Labels"]["com.docker.swarm.service.id"].is_string())
+        .filter_map(|c| c["Id"].as_str())
+        .map(|id| format!("/containers/{}/json", enc(id)))
+        .collect();
+    // A few inspects at a time: the latency of a create under a quota grows with the
+    // tenant's containers, this divides it.
+    let mut answers = stream::iter(paths.into_iter().map(|p| {
+        let state = Arc::clone(state);
+        async move { inspect(&state, &p).await }
+    }))
+    .buffered(USAGE_INSPECTS);
+    while let Some(v) = answers.next().await {
+        // Removed since the list: holds nothing.
+        if let Some(v) = v? {
+            usage.containers.push(quota::container_held(&v));
+        }
+    }
+    let list = services(state, &format!("/services?filters={filters}")).await?;
+    for s in list
+        .as_ref()
+        .and_then(|v| v.as_array())
+        .into_iter()
+        .flatten()
+    {
+        let id = s["ID"].as_str().unwrap_or("");
+        usage.services.push(quota::service_held(id, &s["Spec"]));
+    }
+    Ok(usage)
+}
+
+/// The owner label (`""` for none) and image name of every container, stopped ones
+/// included, that runs the image `id` or an image built on it (the daemon's
+/// `ancestor` filter).
+async fn image_users(
+    state: &Arc<ProxyState>,
+    id: &str,
+) -> Result<Option<Vec<(String, String)>>, ProxyError> {
+    let filters = serde_json::json!({ "ancestor": { id: true } }).to_string();
+    let path = format!("/containers/json?all=1&filters={}", enc(&filters));
+    let v = inspect(state, &path).await?;
+    let text = |v: &serde_json::Value| v.as_str().unwrap_or("").to_string();
+    let users: Vec<(String, String)> = v
+        .as_ref()
+        .and_then(|v| v.as_array())
+        .map(|list| {
+            list.iter()
+                .map(|c| {
+                    (
+                        text(&c["Labels"][crate::tenant::OWNER_LABEL]),
+                        text(&c["Image"]),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok((!users.is_empty()).then_some(users))
 }
 
 /// Where the daemon answers the inspect of an owned object.
@@ -138,6 +246,15 @@ async fn inspect(
     state: &Arc<ProxyState>,
     path: &str,
 ) -> Result<Option<serde_json::Value>, ProxyError> {
+    get_json(state, path, &[StatusCode::NOT_FOUND]).await
+}
+
+/// GET `path` from the daemon; `None` when it answers with one of the `absent` statuses.
+async fn get_json(
+    state: &Arc<ProxyState>,
+    path: &str,
+    absent: &[StatusCode],
+) -> Result<Option<serde_json::Value>, ProxyError> {
     let uri = Uri::builder()
         .scheme("http")
         .authority(UPSTREAM_AUTHORITY)
@@ -158,7 +275,7 @@ async fn inspect(
         .await
         .map_err(|e| DaemonError::Unreachable(format!("reading {path}: {e}")))?
         .to_bytes();
-    if status == StatusCode::NOT_FOUND {
+    if absent.contains(&status) {
         return Ok(None);
     }
     if !status.is_success() {

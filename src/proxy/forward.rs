@@ -12,7 +12,7 @@ use hyper::body::{Body, Incoming};
 use hyper::upgrade::OnUpgrade;
 
 use super::body::{empty_body, BoxError, ProxyBody};
-use super::framing::copy_end_to_end;
+use super::framing::end_to_end;
 use super::record::RequestLog;
 use super::{splice, ConnInfo, ProxyState, UPSTREAM_AUTHORITY};
 use crate::error::{ClientBodyError, ClientError, DaemonError, ProxyError};
@@ -20,8 +20,10 @@ use crate::policy::pipeline::Target;
 
 /// The request sent upstream, as the earlier phases left it.
 pub struct Upstream<'a> {
-    /// The client's request head (method and headers).
+    /// The client's request head (its method; its headers are in `headers`).
     pub parts: &'a Parts,
+    /// The client's request headers, taken from `parts`.
+    pub headers: http::HeaderMap,
     /// The (rewritten) target.
     pub target: &'a Target,
     /// The re-serialised inspected body, the client's streamed body, or none.
@@ -47,11 +49,15 @@ pub async fn forward(
         .method(req.parts.method.clone())
         .uri(uri)
         .version(Version::HTTP_11);
+    let upgrade = req
+        .upgrade
+        .then(|| req.headers.get(header::UPGRADE).cloned())
+        .flatten();
     let headers = up.headers_mut().expect("builder has no error yet");
-    copy_end_to_end(&req.parts.headers, headers, req.upgrade);
-    if req.upgrade {
+    *headers = end_to_end(req.headers);
+    if let Some(upgrade) = upgrade {
         headers.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
-        headers.insert(header::UPGRADE, req.parts.headers[header::UPGRADE].clone());
+        headers.insert(header::UPGRADE, upgrade);
     }
     if req.inspected {
         headers.insert(
@@ -151,13 +157,16 @@ pub fn respond(
     if let Some(reason) = rparts.extensions.get::<hyper::ext::ReasonPhrase>() {
         out = out.extension(reason.clone());
     }
+    let keep_length = rparts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .filter(|cl| method == Method::HEAD || rbody.is_end_stream() && *cl != "0")
+        .cloned();
     let headers = out.headers_mut().expect("builder has no error yet");
-    copy_end_to_end(&rparts.headers, headers, false);
-    if let Some(cl) = rparts.headers.get(header::CONTENT_LENGTH) {
-        if method == Method::HEAD || rbody.is_end_stream() && cl != "0" {
-            // HEAD (and bodiless) responses keep the daemon's Content-Length.
-            headers.insert(header::CONTENT_LENGTH, cl.clone());
-        }
+    *headers = end_to_end(rparts.headers);
+    if let Some(cl) = keep_length {
+        // HEAD (and bodiless) responses keep the daemon's Content-Length.
+        headers.insert(header::CONTENT_LENGTH, cl);
     }
     out.body(rbody.map_err(BoxError::from).boxed_unsync())
         .map_err(|e| ProxyError::Internal(e.to_string()))

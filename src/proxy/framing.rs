@@ -115,6 +115,36 @@ fn expected_upgrade(op: OpKind) -> &'static str {
     }
 }
 
+/// The headers never forwarded: hop-by-hop (RFC 9110 §7.6.1) and framing.
+fn is_hop_by_hop(name: &HeaderName) -> bool {
+    matches!(
+        name.as_str(),
+        "connection"
+            | "keep-alive"
+            | "proxy-connection"
+            | "te"
+            | "trailer"
+            | "transfer-encoding"
+            | "upgrade"
+            | "proxy-authenticate"
+            | "proxy-authorization"
+            | "content-length"
+            | "expect"
+    )
+}
+
+/// `src` with only its end-to-end headers: `src` itself when it has nothing else (no
+/// hop-by-hop or framing header, hence no `Connection` naming others), which spares
+/// building a second map for most requests; else the copy [`copy_end_to_end`] makes.
+pub fn end_to_end(src: HeaderMap) -> HeaderMap {
+    if !src.keys().any(is_hop_by_hop) {
+        return src;
+    }
+    let mut dst = HeaderMap::with_capacity(src.len());
+    copy_end_to_end(&src, &mut dst, false);
+    dst
+}
+
 /// Copy end-to-end headers (RFC 9110 §7.6.1 hop-by-hop ones and framing removed).
 pub fn copy_end_to_end(src: &HeaderMap, dst: &mut HeaderMap, keep_upgrade: bool) {
     let mut connection_named: Vec<HeaderName> = Vec::new();
@@ -128,26 +158,68 @@ pub fn copy_end_to_end(src: &HeaderMap, dst: &mut HeaderMap, keep_upgrade: bool)
         }
     }
     for (name, value) in src {
-        let hop = matches!(
-            name.as_str(),
-            "connection"
-                | "keep-alive"
-                | "proxy-connection"
-                | "te"
-                | "trailer"
-                | "transfer-encoding"
-                | "upgrade"
-                | "proxy-authenticate"
-                | "proxy-authorization"
-                | "content-length"
-                | "expect"
-        );
-        if hop {
+        if is_hop_by_hop(name) {
             continue;
         }
         if connection_named.contains(name) && !(keep_upgrade && name == header::UPGRADE) {
             continue;
         }
         dst.append(name.clone(), value.clone());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::HeaderValue;
+
+    fn pairs(h: &HeaderMap) -> Vec<(String, String)> {
+        h.iter()
+            .map(|(n, v)| (n.to_string(), v.to_str().unwrap().to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn end_to_end_drops_hop_by_hop_and_connection_named_headers() {
+        let mut h = HeaderMap::new();
+        for (n, v) in [
+            ("host", "docker"),
+            ("connection", "keep-alive, X-Foo"),
+            ("x-foo", "1"),
+            ("accept", "a"),
+            ("content-length", "2"),
+            ("accept", "b"),
+            ("te", "trailers"),
+            ("x-bar", "2"),
+            ("x-foo", "3"),
+        ] {
+            h.append(HeaderName::from_static(n), HeaderValue::from_static(v));
+        }
+        let want = [
+            ("host", "docker"),
+            ("accept", "a"),
+            ("accept", "b"),
+            ("x-bar", "2"),
+        ];
+        let want: Vec<_> = want
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.to_string()))
+            .collect();
+        assert_eq!(pairs(&end_to_end(h)), want);
+    }
+
+    #[test]
+    fn end_to_end_passes_a_clean_map_as_it_is() {
+        let mut h = HeaderMap::new();
+        for (n, v) in [
+            ("user-agent", "x"),
+            ("accept", "a"),
+            ("host", "h"),
+            ("accept", "b"),
+        ] {
+            h.append(HeaderName::from_static(n), HeaderValue::from_static(v));
+        }
+        let before = pairs(&h);
+        assert_eq!(pairs(&end_to_end(h)), before);
     }
 }

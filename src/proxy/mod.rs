@@ -138,6 +138,11 @@ thread_local! {
     static SHARD: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
 }
 
+/// The calling thread's server worker number (0 off the workers).
+pub fn shard() -> usize {
+    SHARD.with(|s| s.get())
+}
+
 /// Mark the calling thread as server worker `i` (it then uses upstream pool `i`).
 pub fn set_shard(i: usize) {
     SHARD.with(|s| s.set(i));
@@ -238,7 +243,7 @@ async fn process(
     let plan = pipeline::body_plan(&target.op, req.headers())?;
     let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
     let has_body = !req.body().is_end_stream();
-    let (parts, body) = req.into_parts();
+    let (mut parts, body) = req.into_parts();
     let limits = &state.limits;
     // The inspected body's bytes, and the checked value that borrows from them.
     let inspected_bytes: Bytes;
@@ -279,11 +284,23 @@ async fn process(
         );
         match decide.step(&view, &facts) {
             Step::Decided(d) => break d,
-            Step::Fetch(wanted) => facts::fetch(state, wanted, &mut facts).await?,
+            Step::Fetch(wanted) => {
+                let t = std::time::Instant::now();
+                let fetched = facts::fetch(state, wanted, &mut facts).await;
+                log.facts += t.elapsed();
+                fetched?
+            }
         }
     };
     log.decided(&decision, policy);
-    pipeline::enforce(policy, &decision)?;
+    let enforced = pipeline::enforce(policy, &decision);
+    if enforced.is_err() {
+        // Read the refused streamed body first, so that the client sees the refusal.
+        if let Some(refused) = streamed.take() {
+            body::drain(refused, body::DRAIN_ON_REFUSAL, limits.body_timeout).await;
+        }
+    }
+    enforced?;
 
     // Rewrite, then serialise the checked value once: it is what is forwarded, never
     // the client's bytes.
@@ -300,14 +317,18 @@ async fn process(
     };
 
     // Forward.
+    let headers = std::mem::take(&mut parts.headers);
     let upstream = forward::Upstream {
+        headers,
         parts: &parts,
         target: &target,
         body: forward_body,
         inspected: inspected.is_some(),
         upgrade,
     };
+    log.forwarded = Some(std::time::Instant::now());
     let resp = forward::forward(state, upstream).await?;
+    log.answered = Some(std::time::Instant::now());
 
     // Respond: a tenant's /system/df is narrowed to its own objects.
     let narrow_body = crate::tenant::scope::narrowing(target.op.kind)
@@ -471,6 +492,20 @@ mod tests {
             .await
             .unwrap_err();
         assert!(matches!(e, ClientError::PayloadTooLarge(_)), "{e:?}");
+    }
+
+    /// A refused streamed body is read to its end (so the client's write completes and
+    /// it reads the refusal), but never past the cap.
+    #[tokio::test]
+    async fn a_refused_stream_is_drained_up_to_the_cap() {
+        let frames = Frames::new((0..10).map(|_| vec![0u8; 100]));
+        let taken = frames.taken.clone();
+        body::drain(frames, 10_000, Duration::from_secs(5)).await;
+        assert_eq!(taken.load(Ordering::Relaxed), 10);
+        let frames = Frames::new((0..10).map(|_| vec![0u8; 100]));
+        let taken = frames.taken.clone();
+        body::drain(frames, 250, Duration::from_secs(5)).await;
+        assert_eq!(taken.load(Ordering::Relaxed), 3);
     }
 
     #[tokio::test]

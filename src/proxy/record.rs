@@ -10,7 +10,7 @@ use http::{Method, Uri};
 use super::ConnInfo;
 use crate::audit::{self, AuditSink, Outcome};
 use crate::error::{Fault, ProxyError};
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, Phase};
 use crate::policy::{Decision, Policy};
 
 /// Where finished requests are reported besides the log line.
@@ -50,6 +50,12 @@ pub struct RequestLog {
     pub bytes_out: u64,
     pub error: Option<String>,
     pub start: Instant,
+    /// When the request was sent upstream, and when the daemon's response head came
+    /// back (the phase timings on `/metrics`).
+    pub forwarded: Option<Instant>,
+    pub answered: Option<Instant>,
+    /// Time spent fetching the facts the policy asked for.
+    pub facts: std::time::Duration,
     observers: Arc<Observers>,
     done: bool,
 }
@@ -76,6 +82,9 @@ impl RequestLog {
             bytes_out: 0,
             error: None,
             start: Instant::now(),
+            forwarded: None,
+            answered: None,
+            facts: std::time::Duration::ZERO,
             observers,
             done: false,
         }
@@ -111,9 +120,22 @@ impl RequestLog {
             return;
         }
         self.done = true;
-        let secs = self.start.elapsed().as_secs_f64();
+        let end = Instant::now();
+        let secs = end.duration_since(self.start).as_secs_f64();
         let ms = secs * 1000.0;
-        self.observers.metrics.request(&crate::metrics::Sample {
+        let metrics = &self.observers.metrics;
+        if let Some(forwarded) = self.forwarded {
+            metrics.phase(Phase::Decide, forwarded.duration_since(self.start));
+            // A hijacked session's time is the session's, not a response's.
+            if let (Some(answered), false) = (self.answered, self.status == 101) {
+                metrics.phase(Phase::Upstream, answered.duration_since(forwarded));
+                metrics.phase(Phase::Response, end.duration_since(answered));
+            }
+        }
+        if !self.facts.is_zero() {
+            metrics.phase(Phase::Facts, self.facts);
+        }
+        metrics.request(&crate::metrics::Sample {
             op: self.op,
             decision: self.decision,
             rules: &self.rules,
@@ -121,6 +143,7 @@ impl RequestLog {
             bytes_out: self.bytes_out,
             secs,
             upstream_error: self.upstream_error,
+            tenant: self.tenant.as_deref(),
         });
         if let Some(sink) = &self.observers.audit {
             sink.write(&audit::Record {
@@ -158,6 +181,7 @@ impl RequestLog {
         } else if tracing::enabled!(tracing::Level::DEBUG) {
             self.log_line(ms, tracing::Level::DEBUG);
         }
+        metrics.phase(Phase::Record, end.elapsed());
     }
 }
 

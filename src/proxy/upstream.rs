@@ -134,6 +134,7 @@ impl Connector {
 
     /// Dial the daemon once.
     pub async fn connect(&self) -> io::Result<UpstreamStream> {
+        crate::metrics::UPSTREAM_CONNECTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let dial = async {
             match &*self.addr {
                 UpstreamAddr::Unix(path) => {

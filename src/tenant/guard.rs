@@ -14,6 +14,7 @@
 use std::collections::HashMap;
 
 use super::access::{self, Kind, Reach, Use};
+use super::quota;
 use super::scope::{self, Narrowing};
 use super::stamp::{self, StampQueryError};
 use super::{Tenancy, Tenant};
@@ -58,6 +59,7 @@ pub fn assess(
     };
     g.path_target(view);
     g.quota(view.op.kind);
+    g.resources(view);
     g.scope(view);
     g.owner_labels(view);
     if let Some(body) = view.body {
@@ -68,6 +70,17 @@ pub fn assess(
             g.check(Kind::Container, c, Use::Use);
         }
     }
+    let (image_out, image_need) = super::images::assess(
+        tenancy.image_prefix.as_ref(),
+        tenancy.allow_image_load,
+        &tenant,
+        view.op.kind,
+        view.op.target.as_deref(),
+        view.query,
+        facts,
+    );
+    g.out.extend(image_out);
+    g.need.extend(image_need);
     if g.need.len() > MAX_TENANT_LOOKUPS {
         g.out.push(Violation {
             rule: r::TOO_MANY_REFERENCES,
@@ -211,8 +224,14 @@ impl<'a> Guard<'a> {
             OpKind::ContainerCreate => Kind::Container,
             OpKind::VolumeCreate => Kind::Volume,
             OpKind::NetworkCreate => Kind::Network,
+            OpKind::ServiceCreate => Kind::Service,
             _ => return,
         };
+        self.quota_of(kind, 1);
+    }
+
+    /// Room for `adding` more objects of `kind` within the tenant's quota.
+    fn quota_of(&mut self, kind: Kind, adding: usize) {
         let Some(max) = self.tenancy.quotas.of(kind) else {
             return;
         };
@@ -221,7 +240,7 @@ impl<'a> Guard<'a> {
             None => self.want(Lookup::Count(kind, key.1)),
             Some(n) => {
                 let have = n.unwrap_or(0);
-                if have >= max {
+                if have + adding > max {
                     self.out.push(Violation {
                         rule: r::TENANT_QUOTA,
                         message: format!(
@@ -232,6 +251,71 @@ impl<'a> Guard<'a> {
                     });
                 }
             }
+        }
+    }
+
+    /// Creates and updates of containers and services within the tenant's memory and
+    /// CPU quotas ([`quota`]).
+    fn resources(&mut self, view: &RequestView) {
+        let limits = self.tenancy.quotas.resources;
+        if !limits.any() {
+            return;
+        }
+        let op = view.op.kind;
+        if !matches!(
+            op,
+            OpKind::ContainerCreate
+                | OpKind::ContainerUpdate
+                | OpKind::ServiceCreate
+                | OpKind::ServiceUpdate
+        ) {
+            return;
+        }
+        let Some(body) = view.body else { return };
+        let tenant = self.tenant.as_str().to_string();
+        let usage = match self.facts.usage.get(&tenant) {
+            None => {
+                self.want(Lookup::Usage(tenant));
+                return;
+            }
+            Some(u) => u.clone().unwrap_or_default(),
+        };
+        // An update replaces the object its path names (looked up by path_target).
+        let target = view.op.target.as_deref().unwrap_or("");
+        let mut rollback = None;
+        let replaced = match op {
+            OpKind::ContainerUpdate => match self.facts.containers.get(target) {
+                Some(Some(c)) => c.id.clone(),
+                _ => return,
+            },
+            OpKind::ServiceUpdate => match self.facts.services.get(target) {
+                Some(Some(s)) => {
+                    // Swarm runs the previous spec on a rollback, not the body.
+                    if view.query.get("rollback") == Some("previous") {
+                        rollback = s.previous_spec.clone();
+                    }
+                    s.id.clone()
+                }
+                _ => return,
+            },
+            _ => String::new(),
+        };
+        let ask = match op {
+            OpKind::ContainerCreate => quota::ask_create(body),
+            OpKind::ContainerUpdate => {
+                let held = usage.containers.iter().find(|h| h.id == replaced);
+                quota::ask_update(body, &replaced, held)
+            }
+            _ => match rollback {
+                Some(spec) => quota::ask_service(&spec, &replaced),
+                None => quota::ask_service(&body.to_value(), &replaced),
+            },
+        };
+        for message in quota::exceeded(limits, &usage, &ask) {
+            self.out.push(Violation {
+                rule: r::TENANT_QUOTA,
+                message,
+            });
         }
     }
 
@@ -372,22 +456,40 @@ impl<'a> Guard<'a> {
                 self.volume(parts[0]);
             }
         }
-        for m in hc.get("Mounts").and_then(Json::as_array).unwrap_or(&[]) {
+        self.volume_mounts(hc.get("Mounts"));
+    }
+
+    /// Named volumes in `Mounts` (a container's or a service's): an existing one must be
+    /// the tenant's own; a missing one is created by the daemon with the mount's
+    /// `VolumeOptions.Labels`, which carry the owner ([`stamp::mount_fields`]), so it is
+    /// allowed and becomes the tenant's.
+    /// The volumes it creates count against the tenant's volume quota.
+    fn volume_mounts(&mut self, mounts: Option<&Json>) {
+        let mut created = Vec::new();
+        for m in mounts.and_then(Json::as_array).unwrap_or(&[]) {
             let ty = str_at(m, "Type").unwrap_or("");
             let source = str_at(m, "Source").unwrap_or("");
-            if ty == "volume" && !source.is_empty() {
-                self.volume(source);
+            if ty == "volume"
+                && !source.is_empty()
+                && self.check(Kind::Volume, source, Use::Use) == Some(false)
+                && !created.contains(&source)
+            {
+                created.push(source);
             }
+        }
+        if !created.is_empty() {
+            self.quota_of(Kind::Volume, created.len());
         }
     }
 
-    /// A named volume a container mounts: the tenant's own, and existing. dockerd
-    /// creates a missing one without labels (nobody's), so it is refused: the tenant
-    /// creates it first (`docker volume create`, as compose does).
+    /// A named volume a container binds (`Binds`, `-v name:/path`): the tenant's own, and
+    /// existing. dockerd creates a missing one without labels (nobody's), so it is
+    /// refused: the tenant creates it first (`docker volume create`, as compose does), or
+    /// mounts it with `--mount type=volume`, which creates it owned.
     fn volume(&mut self, name: &str) {
         if self.check(Kind::Volume, name, Use::Use) == Some(false) {
             self.owner(format!(
-                "the volume {name:?} does not exist: with tenants isolated, create it first (docker volume create {name}) so that it is yours"
+                "the volume {name:?} does not exist: with tenants isolated, create it first (docker volume create {name}), or mount it with --mount type=volume,src={name},dst=<path>, so that it is yours"
             ));
         }
     }
@@ -403,6 +505,7 @@ impl<'a> Guard<'a> {
             }
         }
         let cs = tt.and_then(|t| t.get("ContainerSpec"));
+        self.volume_mounts(cs.and_then(|c| c.get("Mounts")));
         for (field, id, name, kind) in [
             ("Secrets", "SecretID", "SecretName", Kind::Secret),
             ("Configs", "ConfigID", "ConfigName", Kind::Config),
@@ -454,6 +557,7 @@ pub fn rewrite(
     if scope::narrowing(op) == Narrowing::DaemonFilter {
         let _ = scope::narrow_query(query, tenant);
     }
+    super::images::rewrite(op, query, tenant);
     if op == OpKind::Build {
         if let Ok(labels) = stamp::stamp_label_query(query.get("labels"), tenant) {
             query.replace_all("labels", labels);
@@ -719,6 +823,46 @@ mod tests {
             rules(&create("alice", r#"{"Binds":["new:/d"]}"#)),
             ["PC-1040"]
         );
+        // A missing volume in --mount type=volume is created with the owner stamped
+        // into VolumeOptions.Labels.
+        let (d, _, body) = run(
+            "alice",
+            Method::POST,
+            "/v1.41/containers/create",
+            Some(
+                r#"{"Image":"busybox","HostConfig":{"Mounts":[{"Type":"volume","Source":"new","Target":"/d"}]}}"#,
+            ),
+        );
+        assert_eq!(d, Decision::Allow(vec![]));
+        let body = body.unwrap();
+        assert_eq!(
+            body["HostConfig"]["Mounts"][0]["VolumeOptions"]["Labels"][OWNER_LABEL],
+            "alice"
+        );
+    }
+
+    #[test]
+    fn service_mounts_name_the_tenants_own_volumes() {
+        let service = |cn: &str, source: &str| {
+            run(
+                cn,
+                Method::POST,
+                "/v1.41/services/create",
+                Some(&format!(
+                    r#"{{"Name":"s","TaskTemplate":{{"ContainerSpec":{{"Image":"busybox","Mounts":[{{"Type":"volume","Source":"{source}","Target":"/d"}}]}}}}}}"#
+                )),
+            )
+        };
+        let (d, _, _) = service("bob", "data");
+        assert_eq!(pipeline::hidden(&d), Some("get data: no such volume"));
+        let (d, _, _) = service("alice", "bobs");
+        assert!(pipeline::hidden(&d).is_some(), "{d:?}");
+        for source in ["data", "new"] {
+            let (d, _, body) = service("alice", source);
+            assert_eq!(d, Decision::Allow(vec![]), "{source}");
+            let m = &body.unwrap()["TaskTemplate"]["ContainerSpec"]["Mounts"][0];
+            assert_eq!(m["VolumeOptions"]["Labels"][OWNER_LABEL], "alice");
+        }
     }
 
     #[test]
@@ -802,6 +946,154 @@ mod tests {
                 other => panic!("{other:?}"),
             }
         }
+    }
+
+    #[test]
+    fn memory_and_cpu_quotas_count_the_tenants_limits() {
+        let p = Policy::from_toml(
+            "name = \"q\"\n[tenants]\nmax_memory = \"1g\"\nmax_cpus = 1\nmax_services = 1\n",
+            Path::new("q.toml"),
+        )
+        .unwrap();
+        let set = PolicySet::new(vec![p]).unwrap();
+        let decide = |target: &str, body: &str, f: &Facts| match pipeline::check(
+            &set,
+            &client("alice"),
+            &Method::POST,
+            target,
+            Some(body.as_bytes()),
+            f,
+        ) {
+            Outcome::Decided {
+                decision, lookups, ..
+            } => (decision, lookups),
+            other => panic!("{other:?}"),
+        };
+        let (_, lookups) = decide(
+            "/v1.41/containers/create",
+            r#"{"Image":"busybox"}"#,
+            &Facts::default(),
+        );
+        assert!(lookups.contains(&crate::policy::Lookup::Usage("alice".into())));
+        let mut f = facts();
+        f.usage.insert(
+            "alice".into(),
+            Some(crate::tenant::quota::Usage {
+                containers: vec![crate::tenant::quota::Held {
+                    id: "c0ffee".into(),
+                    memory: Some(512 << 20),
+                    nano_cpus: Some(500_000_000),
+                    ..Default::default()
+                }],
+                services: vec![],
+            }),
+        );
+        f.counts.insert((Kind::Service, "alice".into()), Some(1));
+        let create = |hc: &str| {
+            decide(
+                "/v1.41/containers/create",
+                &format!(r#"{{"Image":"busybox","HostConfig":{hc}}}"#),
+                &f,
+            )
+            .0
+        };
+        assert_eq!(
+            create(r#"{"Memory":536870912,"NanoCpus":500000000}"#),
+            Decision::Allow(vec![])
+        );
+        let d = create(r#"{"Memory":536870913,"NanoCpus":500000000}"#);
+        assert_eq!(rules(&d), ["PC-1043"]);
+        let Decision::Deny(v) = &d else { panic!() };
+        assert!(
+            v[0].message.contains("quota is 1GiB, it uses 512MiB"),
+            "{v:?}"
+        );
+        assert_eq!(rules(&create(r#"{"Memory":0}"#)), ["PC-1043", "PC-1043"]);
+        // docker update of web: raising it to the quota passes, beyond does not.
+        let (d, _) = decide(
+            "/v1.41/containers/web/update",
+            r#"{"Memory":1073741824}"#,
+            &f,
+        );
+        assert_eq!(d, Decision::Allow(vec![]));
+        let (d, _) = decide(
+            "/v1.41/containers/web/update",
+            r#"{"NanoCpus":1500000000}"#,
+            &f,
+        );
+        assert_eq!(rules(&d), ["PC-1043"]);
+        // The one service alice may have exists.
+        let (d, _) = decide(
+            "/v1.41/services/create",
+            r#"{"Name":"s","TaskTemplate":{"ContainerSpec":{"Image":"busybox"},"Resources":{"Limits":{"MemoryBytes":1048576,"NanoCPUs":1000000}}}}"#,
+            &f,
+        );
+        let Decision::Deny(v) = &d else {
+            panic!("{d:?}")
+        };
+        assert_eq!(v.len(), 1, "{v:?}");
+        assert!(
+            v[0].message.contains("has 1 services, its quota is 1"),
+            "{v:?}"
+        );
+        // A rollback is counted with the previous spec swarm would run.
+        f.services.insert(
+            "api".into(),
+            Some(crate::policy::ServiceFacts {
+                id: "s1".into(),
+                name: "api".into(),
+                labels: owned_by(Some("alice")),
+                spec: None,
+                previous_spec: Some(serde_json::json!({"Name": "api",
+                    "TaskTemplate": {"ContainerSpec": {"Image": "busybox"}}})),
+            }),
+        );
+        let small = r#"{"Name":"api","TaskTemplate":{"ContainerSpec":{"Image":"busybox"},"Resources":{"Limits":{"MemoryBytes":1048576,"NanoCPUs":1000000}}}}"#;
+        let (d, _) = decide("/v1.41/services/api/update?version=1", small, &f);
+        assert_eq!(d, Decision::Allow(vec![]));
+        let (d, _) = decide(
+            "/v1.41/services/api/update?version=1&rollback=previous",
+            small,
+            &f,
+        );
+        assert_eq!(rules(&d), ["PC-1043", "PC-1043"], "{d:?}");
+    }
+
+    #[test]
+    fn volumes_a_mount_creates_count_against_the_quota() {
+        let p = Policy::from_toml(
+            "name = \"q\"\n[tenants]\nmax_volumes = 2\n",
+            Path::new("q.toml"),
+        )
+        .unwrap();
+        let set = PolicySet::new(vec![p]).unwrap();
+        let mut f = facts();
+        f.owned.insert((Kind::Volume, "new2".into()), None);
+        f.counts.insert((Kind::Volume, "alice".into()), Some(1));
+        let decide = |mounts: &str| match pipeline::check(
+            &set,
+            &client("alice"),
+            &Method::POST,
+            "/v1.41/containers/create",
+            Some(format!(r#"{{"Image":"busybox","HostConfig":{{"Mounts":{mounts}}}}}"#).as_bytes()),
+            &f,
+        ) {
+            Outcome::Decided { decision, .. } => decision,
+            other => panic!("{other:?}"),
+        };
+        let m = |src: &str| format!(r#"{{"Type":"volume","Source":"{src}","Target":"/{src}"}}"#);
+        // An existing volume of hers creates nothing; one new volume fits, two do not
+        // (the same name twice is one).
+        assert_eq!(decide(&format!("[{}]", m("data"))), Decision::Allow(vec![]));
+        assert_eq!(decide(&format!("[{}]", m("new"))), Decision::Allow(vec![]));
+        assert_eq!(
+            decide(&format!("[{},{}]", m("new"), m("new"))),
+            Decision::Allow(vec![])
+        );
+        assert_eq!(
+            rules(&decide(&format!("[{},{}]", m("new"), m("new2")))),
+            ["PC-1043"]
+        );
     }
 
     /// An auditing policy forwards and records what isolation would have refused.

@@ -12,6 +12,8 @@
 
 pub mod access;
 pub mod guard;
+pub mod images;
+pub mod quota;
 pub mod respond;
 pub mod scope;
 pub mod stamp;
@@ -52,6 +54,19 @@ pub struct TenancyFile {
     pub max_volumes: Option<usize>,
     /// Most networks one tenant may have.
     pub max_networks: Option<usize>,
+    /// Most swarm services one tenant may have.
+    pub max_services: Option<usize>,
+    /// Most memory the limits of one tenant's containers and services may add up to:
+    /// bytes, or a size like `"8g"`.
+    pub max_memory: Option<quota::MemorySize>,
+    /// Most CPUs the limits of one tenant's containers and services may add up to.
+    pub max_cpus: Option<f64>,
+    /// Confine each tenant's image names to a prefix of its own: a template ending in
+    /// `{tenant}/` (`"{tenant}/"`, `"registry.example.com/{tenant}/"`).
+    pub image_prefix: Option<String>,
+    /// Let tenants `docker load` (default: refused, PC-1047): a load can replace any
+    /// image name, the operator's and other tenants' included.
+    pub allow_image_load: Option<bool>,
 }
 
 /// Which part of the verified identity names the tenant.
@@ -89,6 +104,10 @@ pub struct Tenancy {
     /// Operator networks shared with every tenant (names or ids), see [`access::reach`].
     pub shared_networks: Vec<String>,
     pub quotas: Quotas,
+    /// Where each tenant's image names live, if the policy confines them.
+    pub image_prefix: Option<images::ImagePrefix>,
+    /// Whether tenants may `docker load` (names inside the archive go unchecked).
+    pub allow_image_load: bool,
 }
 
 /// How many objects of each kind one tenant may have; `None`: no limit. Counted from
@@ -99,6 +118,9 @@ pub struct Quotas {
     pub containers: Option<usize>,
     pub volumes: Option<usize>,
     pub networks: Option<usize>,
+    pub services: Option<usize>,
+    /// Memory and CPU limits summed over the tenant's containers and services.
+    pub resources: quota::Limits,
 }
 
 impl Quotas {
@@ -108,6 +130,7 @@ impl Quotas {
             access::Kind::Container => self.containers,
             access::Kind::Volume => self.volumes,
             access::Kind::Network => self.networks,
+            access::Kind::Service => self.services,
             _ => None,
         }
     }
@@ -121,6 +144,8 @@ impl Default for Tenancy {
             anonymous: DEFAULT_ANONYMOUS_TENANT.to_string(),
             shared_networks: Vec::new(),
             quotas: Quotas::default(),
+            image_prefix: None,
+            allow_image_load: false,
         }
     }
 }
@@ -213,6 +238,34 @@ impl TenancyFile {
                 ));
             }
         }
+        let memory = match self.max_memory.as_ref().map(quota::MemorySize::bytes) {
+            None => None,
+            Some(Ok(b)) => Some(b),
+            Some(Err(e)) => {
+                errors.push(format!("tenants.max_memory: {e}"));
+                None
+            }
+        };
+        let nano_cpus = match self.max_cpus {
+            None => None,
+            Some(c) if c.is_finite() && c > 0.0 && c < 1e9 => {
+                Some((c * quota::NANO as f64).round() as i64)
+            }
+            Some(c) => {
+                errors.push(format!(
+                    "tenants.max_cpus: {c} is not a number of CPUs (like 4 or 0.5)"
+                ));
+                None
+            }
+        };
+        let image_prefix = match self.image_prefix.as_deref().map(images::ImagePrefix::parse) {
+            None => None,
+            Some(Ok(p)) => Some(p),
+            Some(Err(e)) => {
+                errors.push(e);
+                None
+            }
+        };
         if errors.is_empty() {
             Ok(Tenancy {
                 isolate: self.isolate.unwrap_or(true),
@@ -223,7 +276,11 @@ impl TenancyFile {
                     containers: self.max_containers,
                     volumes: self.max_volumes,
                     networks: self.max_networks,
+                    services: self.max_services,
+                    resources: quota::Limits { memory, nano_cpus },
                 },
+                image_prefix,
+                allow_image_load: self.allow_image_load.unwrap_or(false),
             })
         } else {
             Err(errors)
@@ -289,23 +346,38 @@ impl Tenancy {
         } else {
             self.shared_networks.join(", ")
         };
-        let quotas: Vec<String> = [
+        let mut quotas: Vec<String> = [
             ("containers", self.quotas.containers),
             ("volumes", self.quotas.volumes),
             ("networks", self.quotas.networks),
+            ("services", self.quotas.services),
         ]
         .into_iter()
         .filter_map(|(what, max)| max.map(|max| format!("at most {max} {what}")))
         .collect();
+        let resources = quota::describe(self.quotas.resources);
+        quotas.extend(
+            resources
+                .split("; ")
+                .filter(|p| !p.is_empty())
+                .map(|p| p.trim_end_matches(" per tenant").to_string()),
+        );
         let quotas = if quotas.is_empty() {
             "none".to_string()
         } else {
             format!("{} per tenant", quotas.join(", "))
         };
+        let mut images = String::new();
+        if let Some(p) = &self.image_prefix {
+            images.push_str(&format!("; image names under {}", p.describe()));
+        }
+        if self.allow_image_load {
+            images.push_str("; docker load allowed (any image name may be replaced)");
+        }
         format!(
             "tenants isolated by {}; clients without a certificate are tenant {:?}; \
              objects without an owner label (the operator's) are hidden; \
-             shared networks: {shared}; quotas: {quotas}",
+             shared networks: {shared}; quotas: {quotas}{images}",
             self.source.describe(),
             self.anonymous
         )
@@ -387,6 +459,23 @@ mod tests {
     }
 
     #[test]
+    fn quotas_are_read_from_the_table() {
+        let t = tenancy("max_services = 3\nmax_memory = \"8g\"\nmax_cpus = 4").unwrap();
+        assert_eq!(t.quotas.services, Some(3));
+        assert_eq!(t.quotas.resources.memory, Some(8 << 30));
+        assert_eq!(t.quotas.resources.nano_cpus, Some(4_000_000_000));
+        let t = tenancy("max_memory = 1073741824\nmax_cpus = 0.5").unwrap();
+        assert_eq!(t.quotas.resources.memory, Some(1 << 30));
+        assert_eq!(t.quotas.resources.nano_cpus, Some(500_000_000));
+        assert!(
+            t.describe().contains("at most 1GiB of memory"),
+            "{}",
+            t.describe()
+        );
+        assert!(t.describe().contains("0.5 CPUs"), "{}", t.describe());
+    }
+
+    #[test]
     fn isolation_can_be_turned_off() {
         let t = tenancy("isolate = false").unwrap();
         let id = cert(Some("alice"), &[], &[], &[]);
@@ -405,6 +494,9 @@ mod tests {
         assert!(tenancy("key = \"fixed\"").is_err());
         assert!(tenancy("key = \"fixed\"\nname = \"a\\u0000b\"").is_err());
         assert!(toml::from_str::<TenancyFile>("isolated = true").is_err());
+        let errs = tenancy("max_memory = \"8x\"\nmax_cpus = -1").unwrap_err();
+        assert_eq!(errs.len(), 2, "{errs:?}");
+        assert!(tenancy("max_cpus = 0").is_err());
         assert!(Tenant::new(&"x".repeat(MAX_TENANT_KEY + 1)).is_err());
         assert!(Tenant::new("a\nb").is_err());
         assert!(Tenant::new("Ålice=ops,1").is_ok());

@@ -56,6 +56,49 @@ pub fn stamp(op: OpKind, body: &mut Json, tenant: &Tenant) -> Result<(), Forged>
         };
         stamp_map(parent, last, field, tenant)?;
     }
+    stamp_volume_mounts(op, body, tenant)
+}
+
+/// Where each operation keeps mounts whose `VolumeOptions.Labels` label a volume the
+/// daemon creates for it: a container's `--mount type=volume` (dockerd creates a missing
+/// named or anonymous volume with these labels; an existing volume keeps its own), and a
+/// service's, which swarm creates on the node that runs the task.
+pub fn mount_fields(op: OpKind) -> &'static [&'static str] {
+    match op {
+        OpKind::ContainerCreate => &["HostConfig", "Mounts"],
+        OpKind::ServiceCreate | OpKind::ServiceUpdate => {
+            &["TaskTemplate", "ContainerSpec", "Mounts"]
+        }
+        _ => &[],
+    }
+}
+
+/// Stamp the owner into `VolumeOptions.Labels` of every `Type: volume` mount (see
+/// [`mount_fields`]), so that the volumes the daemon creates for them are owned.
+fn stamp_volume_mounts(op: OpKind, body: &mut Json, tenant: &Tenant) -> Result<(), Forged> {
+    let Some((last, parents)) = mount_fields(op).split_last() else {
+        return Ok(());
+    };
+    let Some(Json::Array(mounts)) = object_at(body, parents).and_then(|o| o.get_mut(last)) else {
+        return Ok(());
+    };
+    for m in mounts.iter_mut() {
+        let Json::Object(m) = m else { continue };
+        if m.get("Type").and_then(Json::as_str) != Some("volume") {
+            continue;
+        }
+        let options = match m.get_mut("VolumeOptions") {
+            Some(Json::Object(o)) => o,
+            _ => {
+                m.insert("VolumeOptions", Json::Object(Object::new()));
+                match m.get_mut("VolumeOptions") {
+                    Some(Json::Object(o)) => o,
+                    _ => unreachable!("just inserted"),
+                }
+            }
+        };
+        stamp_map(options, "Labels", "Mounts.VolumeOptions.Labels", tenant)?;
+    }
     Ok(())
 }
 
@@ -264,6 +307,48 @@ mod tests {
                 "{op:?} {raw}"
             );
         }
+    }
+
+    #[test]
+    fn volume_mounts_create_owned_volumes() {
+        let v = stamped(
+            OpKind::ContainerCreate,
+            r#"{"HostConfig":{"Mounts":[
+                {"Type":"volume","Source":"data","Target":"/d"},
+                {"Type":"volume","Target":"/anon","VolumeOptions":null},
+                {"Type":"volume","Source":"x","Target":"/x","VolumeOptions":{"NoCopy":true,"Labels":{"a":"b"}}},
+                {"Type":"bind","Source":"/tmp","Target":"/t"},
+                {"Type":"tmpfs","Target":"/tmp"}]}}"#,
+        )
+        .unwrap();
+        let m = &v["HostConfig"]["Mounts"];
+        for i in 0..3 {
+            assert_eq!(m[i]["VolumeOptions"]["Labels"][OWNER_LABEL], "alice", "{i}");
+        }
+        assert_eq!(m[2]["VolumeOptions"]["Labels"]["a"], "b");
+        assert_eq!(m[2]["VolumeOptions"]["NoCopy"], true);
+        assert!(m[3].get("VolumeOptions").is_none());
+        assert!(m[4].get("VolumeOptions").is_none());
+        let v = stamped(
+            OpKind::ServiceCreate,
+            r#"{"TaskTemplate":{"ContainerSpec":{"Image":"x","Mounts":[{"Type":"volume","Source":"data","Target":"/d"}]}}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            v["TaskTemplate"]["ContainerSpec"]["Mounts"][0]["VolumeOptions"]["Labels"][OWNER_LABEL],
+            "alice"
+        );
+        assert_eq!(
+            stamped(
+                OpKind::ServiceUpdate,
+                r#"{"TaskTemplate":{"ContainerSpec":{"Image":"x","Mounts":[{"Type":"volume","Source":"d","Target":"/d","VolumeOptions":{"Labels":{"io.portcullis.owner":"bob"}}}]}}}"#,
+            )
+            .unwrap_err(),
+            Forged {
+                field: "Mounts.VolumeOptions.Labels",
+                value: "bob".into()
+            }
+        );
     }
 
     #[test]

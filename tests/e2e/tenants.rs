@@ -2,8 +2,9 @@
 //! CN=bob, through one Portcullis with `[tenants] isolate = true` to one private
 //! dockerd. Each tenant sees and touches only its own containers, volumes and
 //! networks; the other's are answered like missing ones (404, the daemon's message);
-//! a forged owner label is refused. What the daemon holds is checked through its own
-//! socket.
+//! a forged owner label is refused. Services (on a swarm the test makes of the daemon),
+//! their secrets, networks and volume mounts, and the quotas (objects, memory, CPUs)
+//! are checked too. What the daemon holds is checked through its own socket.
 
 use std::fs;
 
@@ -48,6 +49,46 @@ fn lines(out: &str) -> Vec<&str> {
         .map(str::trim)
         .filter(|l| !l.is_empty())
         .collect()
+}
+
+/// One Engine API request through the proxy with curl, as the client of `client_dir`:
+/// the HTTP status and the answer body.
+fn api(
+    proxy: &Proxy,
+    client_dir: &std::path::Path,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+) -> (String, String) {
+    let pem = |f: &str| client_dir.join(f).to_str().expect("utf-8").to_string();
+    let mut cmd = std::process::Command::new("curl");
+    cmd.args(["-sS", "-o", "-", "-w", "\n%{http_code}", "-X", method])
+        .args(["--cacert", &pem("ca.pem"), "--cert", &pem("cert.pem")])
+        .args([
+            "--key",
+            &pem("key.pem"),
+            "-H",
+            "Content-Type: application/json",
+        ]);
+    if let Some(b) = body {
+        cmd.args(["--data-binary", b]);
+    }
+    cmd.arg(format!("https://{}/v1.41{path}", proxy.addr));
+    let out = cmd.output().expect("run curl");
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let (body, code) = text.rsplit_once('\n').unwrap_or(("", &text));
+    (code.to_string(), body.to_string())
+}
+
+/// A docker command refused by rule PC-1043 with `message` in its error.
+fn assert_quota(out: &std::process::Output, message: &str) {
+    assert!(!out.status.success(), "expected PC-1043\n{}", show(out));
+    let err = stderr_of(out);
+    assert!(
+        err.contains("PC-1043") && err.contains(message),
+        "expected PC-1043 with {message:?}\n{}",
+        show(out)
+    );
 }
 
 #[test]
@@ -240,6 +281,118 @@ fn tenants_through_portcullis() {
         d.direct_ok(&["network", "inspect", "alice-net"]);
     });
 
+    cases.run(
+        "id prefixes and exec ids of another tenant are missing",
+        || {
+            let id = d.direct_ok(&["inspect", "-f", "{{.Id}}", "alice-web"]);
+            let id = id.trim();
+            for name in [&id[..12], &id[..5], id] {
+                assert_missing(&bob(&["container", "inspect", name]), name);
+                assert_missing(&bob(&["logs", name]), name);
+                assert_missing(&bob(&["stop", "-t", "0", name]), name);
+            }
+            assert_ok(
+                &alice(&["container", "inspect", &id[..12]]),
+                "alice by prefix",
+            );
+            if !require_tool("curl") {
+                return;
+            }
+            let (code, body) = api(
+                &proxy,
+                &alice_dir,
+                "POST",
+                "/containers/alice-web/exec",
+                Some(r#"{"Cmd":["true"]}"#),
+            );
+            assert_eq!(code, "201", "alice exec create: {body}");
+            let v: serde_json::Value = serde_json::from_str(&body).expect("exec create answer");
+            let exec = v["Id"].as_str().expect("exec id").to_string();
+            for (method, path, body) in [
+                ("GET", format!("/exec/{exec}/json"), None),
+                (
+                    "POST",
+                    format!("/exec/{exec}/start"),
+                    Some(r#"{"Detach":true}"#),
+                ),
+                ("POST", format!("/exec/{exec}/resize?h=20&w=80"), None),
+            ] {
+                let (code, answer) = api(&proxy, &bob_dir, method, &path, body);
+                assert_eq!(code, "404", "bob {method} {path}: {answer}");
+                assert!(
+                    answer.contains(&format!("No such exec instance: {exec}")),
+                    "bob {method} {path}: {answer}"
+                );
+            }
+            // The exec never ran; alice still sees it.
+            let (code, answer) = api(
+                &proxy,
+                &alice_dir,
+                "GET",
+                &format!("/exec/{exec}/json"),
+                None,
+            );
+            assert_eq!(code, "200", "{answer}");
+            assert!(answer.contains("\"Running\":false"), "{answer}");
+            assert!(
+                answer.contains("\"ExitCode\":null") || answer.contains("\"Pid\":0"),
+                "{answer}"
+            );
+        },
+    );
+
+    cases.run(
+        "within one tenant, references to its own objects work",
+        || {
+            // Across tenants they are missing (above); alice's own are fine.
+            let out = alice(&[
+                "run",
+                "--rm",
+                "--volumes-from",
+                "alice-web",
+                TEST_IMAGE,
+                "ls",
+                "/data",
+            ]);
+            assert_ok(&out, "alice --volumes-from her own container");
+            let out = alice(&[
+                "run",
+                "--rm",
+                "--network",
+                "container:alice-web",
+                TEST_IMAGE,
+                "true",
+            ]);
+            assert_ok(&out, "alice --network container: her own container");
+            // --mount type=volume of a missing volume creates it, owned.
+            let out = alice(&[
+                "run",
+                "--rm",
+                "--mount",
+                "type=volume,src=alice-mounted,dst=/m",
+                TEST_IMAGE,
+                "true",
+            ]);
+            assert_ok(&out, "alice --mount type=volume of a new volume");
+            let vol = d.direct_ok(&[
+                "volume",
+                "inspect",
+                "-f",
+                &format!("{{{{index .Labels \"{OWNER}\"}}}}"),
+                "alice-mounted",
+            ]);
+            assert_eq!(vol.trim(), "alice");
+            // ... while -v of a missing one stays refused (it would be nobody's).
+            let out = alice(&["run", "--rm", "-v", "alice-unmade:/m", TEST_IMAGE, "true"]);
+            assert!(stderr_of(&out).contains("PC-1040"), "{}", show(&out));
+            assert_missing(&bob(&["volume", "inspect", "alice-mounted"]), "bob sees it");
+            assert_ok(
+                &alice(&["volume", "rm", "alice-mounted"]),
+                "alice volume rm",
+            );
+        },
+    );
+
     cases.run("a forged owner label is refused", || {
         let out = bob(&[
             "run",
@@ -357,6 +510,420 @@ fn tenants_through_portcullis() {
         );
     });
 
+    let swarm = cases.run("swarm init on the daemon (operator)", || d.swarm_init());
+    let secret_file = work.path().join("secret.txt");
+    fs::write(&secret_file, "s3cret\n").unwrap();
+    let secret_path = secret_file.to_str().expect("utf-8");
+    let service = |client: &dyn Fn(&[&str]) -> std::process::Output, name: &str, extra: &[&str]| {
+        let mut args = vec![
+            "service",
+            "create",
+            "--detach",
+            "--no-resolve-image",
+            "--name",
+            name,
+        ];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&[TEST_IMAGE, "sleep", "300"]);
+        client(&args)
+    };
+    let on_daemon = |format: &str, object: &str| {
+        d.direct_ok(&["service", "inspect", "-f", format, object])
+            .trim()
+            .to_string()
+    };
+
+    if swarm {
+        cases.run("services are each tenant's own, with secrets, networks, volumes", || {
+            assert_ok(&alice(&["secret", "create", "alice-sec", secret_path]), "alice secret");
+            assert_ok(
+                &alice(&["network", "create", "-d", "overlay", "alice-ov"]),
+                "alice overlay network",
+            );
+            assert_ok(&bob(&["secret", "create", "bob-sec", secret_path]), "bob secret");
+            let out = service(
+                &alice,
+                "alice-svc",
+                &[
+                    "--secret",
+                    "alice-sec",
+                    "--network",
+                    "alice-ov",
+                    "--mount",
+                    "type=volume,src=alice-svcvol,dst=/d",
+                ],
+            );
+            assert_ok(&out, "alice service create");
+            assert_eq!(on_daemon(&format!("{{{{index .Spec.Labels \"{OWNER}\"}}}}"), "alice-svc"), "alice");
+            assert_eq!(
+                on_daemon(
+                    &format!("{{{{index .Spec.TaskTemplate.ContainerSpec.Labels \"{OWNER}\"}}}}"),
+                    "alice-svc"
+                ),
+                "alice"
+            );
+            assert_eq!(
+                on_daemon(
+                    &format!("{{{{range .Spec.TaskTemplate.ContainerSpec.Mounts}}}}{{{{index .VolumeOptions.Labels \"{OWNER}\"}}}}{{{{end}}}}"),
+                    "alice-svc"
+                ),
+                "alice",
+                "the volume swarm creates for the mount is alice's"
+            );
+            assert_ok(&service(&bob, "bob-svc", &["--secret", "bob-sec"]), "bob service create");
+
+            // Lists are narrowed.
+            for (client, want_svc, want_sec) in [
+                (&alice as &dyn Fn(&[&str]) -> std::process::Output, "alice-svc", "alice-sec"),
+                (&bob, "bob-svc", "bob-sec"),
+            ] {
+                let out = client(&["service", "ls", "--format", "{{.Name}}"]);
+                assert_ok(&out, "service ls");
+                assert_eq!(lines(&stdout_of(&out)), [want_svc]);
+                let out = client(&["secret", "ls", "--format", "{{.Name}}"]);
+                assert_ok(&out, "secret ls");
+                assert_eq!(lines(&stdout_of(&out)), [want_sec]);
+            }
+            let out = bob(&["network", "ls", "--format", "{{.Name}}"]);
+            assert!(!stdout_of(&out).contains("alice-ov"), "{}", show(&out));
+
+            // Bob cannot reach alice's service or secret...
+            for (what, args) in [
+                ("service inspect", vec!["service", "inspect", "alice-svc"]),
+                (
+                    "service update",
+                    vec!["service", "update", "--detach", "--replicas", "2", "alice-svc"],
+                ),
+                ("service rm", vec!["service", "rm", "alice-svc"]),
+                ("secret inspect", vec!["secret", "inspect", "alice-sec"]),
+                ("secret rm", vec!["secret", "rm", "alice-sec"]),
+                ("network inspect", vec!["network", "inspect", "alice-ov"]),
+            ] {
+                assert_missing(&bob(&args), what);
+            }
+            // ... nor use her secret, network or volume in his own service.
+            for (what, extra) in [
+                ("secret", ["--secret", "alice-sec"]),
+                ("network", ["--network", "alice-ov"]),
+                ("volume", ["--mount", "type=volume,src=alice-vol,dst=/d"]),
+            ] {
+                let name = format!("bob-uses-{what}");
+                assert_missing(&service(&bob, &name, &extra), what);
+                let left = d.direct_ok(&["service", "ls", "-q", "--filter", &format!("name={name}")]);
+                assert!(left.trim().is_empty(), "{name} was created");
+            }
+            // Alice's objects are unchanged.
+            assert_eq!(on_daemon("{{.Spec.Mode.Replicated.Replicas}}", "alice-svc"), "1");
+            d.direct_ok(&["secret", "inspect", "alice-sec"]);
+            d.direct_ok(&["network", "inspect", "alice-ov"]);
+            assert_ok(&alice(&["service", "rm", "alice-svc"]), "alice service rm");
+        });
+    }
+
+    // Memory, CPU and service quotas, for a third tenant through a second proxy.
+    let carol_dir = certs.add_client("carol");
+    let quota_policy = work.path().join("quota.toml");
+    fs::write(
+        &quota_policy,
+        "name = \"quota\"\n[tenants]\nmax_services = 2\nmax_memory = \"256m\"\nmax_cpus = 1\n",
+    )
+    .unwrap();
+    let quota_proxy = Proxy::start(d.socket(), &certs, Some(&quota_policy), &[]);
+    let carol = |args: &[&str]| docker_via(&quota_proxy, &carol_dir, args, None);
+    cases.run(
+        "memory and CPU quotas (max_memory = 256m, max_cpus = 1)",
+        || {
+            let out = carol(&[
+                "create", "--name", "carol-1", "--memory", "128m", "--cpus", "0.5", TEST_IMAGE,
+                "true",
+            ]);
+            assert_ok(&out, "carol create within the quota");
+            let limits = d.direct_ok(&[
+                "inspect",
+                "-f",
+                "{{.HostConfig.Memory}} {{.HostConfig.NanoCpus}}",
+                "carol-1",
+            ]);
+            assert_eq!(limits.trim(), "134217728 500000000");
+            let out = carol(&["create", "--name", "carol-unlimited", TEST_IMAGE, "true"]);
+            assert_quota(
+                &out,
+                "the tenant's memory quota is 256MiB: set a memory limit",
+            );
+            assert_quota(&out, "the tenant's CPU quota is 1 CPU: set a CPU limit");
+            let out = carol(&[
+                "create", "--name", "carol-2", "--memory", "192m", "--cpus", "0.25", TEST_IMAGE,
+                "true",
+            ]);
+            assert_quota(
+                &out,
+                "the tenant's memory quota is 256MiB, it uses 128MiB and asks for 192MiB more",
+            );
+            for name in ["carol-unlimited", "carol-2"] {
+                let left = d.direct_ok(&["ps", "-aq", "--filter", &format!("name=^/{name}$")]);
+                assert!(left.trim().is_empty(), "{name} was created");
+            }
+            // docker update is counted without the container's old limits.
+            let out = carol(&["update", "--cpus", "1.5", "carol-1"]);
+            assert_quota(
+                &out,
+                "the tenant's CPU quota is 1 CPU, it uses 0 CPUs and asks for 1.5 CPUs more",
+            );
+            assert_ok(
+                &carol(&["update", "--cpus", "1", "carol-1"]),
+                "carol update to the quota",
+            );
+            assert_ok(
+                &carol(&["update", "--cpus", "0.5", "carol-1"]),
+                "carol update back",
+            );
+            let cpus = d.direct_ok(&["inspect", "-f", "{{.HostConfig.NanoCpus}}", "carol-1"]);
+            assert_eq!(cpus.trim(), "500000000");
+        },
+    );
+
+    if swarm {
+        cases.run(
+            "service quotas (max_services = 2, limits times replicas)",
+            || {
+                for name in ["carol-s1", "carol-s2"] {
+                    let out = service(
+                        &carol,
+                        name,
+                        &["--limit-memory", "64m", "--limit-cpu", "0.25"],
+                    );
+                    assert_ok(&out, name);
+                }
+                let out = service(
+                    &carol,
+                    "carol-s3",
+                    &["--limit-memory", "1m", "--limit-cpu", "0.01"],
+                );
+                assert_quota(&out, "the tenant \"carol\" has 2 services, its quota is 2");
+                let out = service(&carol, "carol-s3", &[]);
+                assert_quota(&out, "set a memory limit");
+                // carol-1 (128m) + carol-s2 (64m) + 3 x 64m > 256m.
+                let out = carol(&["service", "scale", "--detach", "carol-s1=3"]);
+                assert_quota(
+                    &out,
+                    "the tenant's memory quota is 256MiB, it uses 192MiB and asks for 192MiB more",
+                );
+                assert_eq!(
+                    on_daemon("{{.Spec.Mode.Replicated.Replicas}}", "carol-s1"),
+                    "1"
+                );
+                let out = service(&bob, "bob-global", &["--mode", "global"]);
+                assert_ok(&out, "without a memory quota a global service is fine");
+            },
+        );
+    }
+
+    if swarm {
+        let _ = d.direct(&["swarm", "leave", "--force"]);
+    }
+    // Images (issue #17 point 8) and per-tenant metrics (point 10): names are guarded on
+    // this proxy; a second one confines names to the tenant's prefix and serves /metrics.
+    let image_id = |name: &str| d.direct_ok(&["image", "inspect", "-f", "{{.Id}}", name]);
+    let refused = |out: &std::process::Output, rule: &str, what: &str| {
+        assert!(
+            !out.status.success(),
+            "{what}: expected {rule}\n{}",
+            show(out)
+        );
+        assert!(
+            stderr_of(out).contains(rule),
+            "{what}: expected {rule}\n{}",
+            show(out)
+        );
+    };
+    cases.run(
+        "image names another tenant or the operator holds are guarded",
+        || {
+            let operator_image = image_id(TEST_IMAGE);
+            // The operator's image: not retagged over, removed, or pushed by a tenant.
+            assert_ok(
+                &bob(&["tag", TEST_IMAGE, "bob-evil:1"]),
+                "bob tag to a new name",
+            );
+            refused(
+                &bob(&["tag", "bob-evil:1", TEST_IMAGE]),
+                "PC-1045",
+                "bob tag over the operator's name",
+            );
+            refused(
+                &bob(&["rmi", "-f", TEST_IMAGE]),
+                "PC-1045",
+                "bob rmi -f the operator's image",
+            );
+            refused(
+                &bob(&["push", "bob-evil:1"]),
+                "PC-1045",
+                "bob push the operator's content",
+            );
+            refused(
+                &bob(&["commit", "bob-web", TEST_IMAGE]),
+                "PC-1045",
+                "bob commit over the operator's name",
+            );
+            assert_eq!(
+                image_id(TEST_IMAGE),
+                operator_image,
+                "the operator's image moved"
+            );
+            // What bob commits or imports is his: alice cannot take its name or remove it.
+            assert_ok(&bob(&["commit", "bob-web", "bob-img:1"]), "bob commit");
+            assert_eq!(owner_on_daemon(&d, "bob-img:1"), "bob");
+            let tar = work.path().join("rootfs.tar");
+            d.direct_ok(&["export", "-o", tar.to_str().unwrap(), "operator-web"]);
+            assert_ok(
+                &bob(&["import", tar.to_str().unwrap(), "bob-imp:1"]),
+                "bob import",
+            );
+            assert_eq!(owner_on_daemon(&d, "bob-imp:1"), "bob");
+            refused(
+                &alice(&["rmi", "bob-img:1"]),
+                "PC-1045",
+                "alice rmi bob's image",
+            );
+            refused(
+                &alice(&["tag", TEST_IMAGE, "bob-imp:1"]),
+                "PC-1045",
+                "alice tag over bob's name",
+            );
+            assert_eq!(owner_on_daemon(&d, "bob-imp:1"), "bob");
+            // A load could carry any name. (The refused archive is read first, so that
+            // the CLI, which reads the answer once it has sent the body, shows it.)
+            let archive = work.path().join("saved.tar");
+            d.direct_ok(&["save", "-o", archive.to_str().unwrap(), TEST_IMAGE]);
+            refused(
+                &bob(&["load", "-i", archive.to_str().unwrap()]),
+                "PC-1047",
+                "bob load",
+            );
+            // Nor is bob's image removed from under alice's container.
+            assert_ok(
+                &alice(&["create", "--name", "alice-uses-bob", "bob-img:1", "true"]),
+                "alice create from bob's image",
+            );
+            let out = bob(&["rmi", "-f", "bob-img:1"]);
+            refused(
+                &out,
+                "PC-1045",
+                "bob rmi -f his image alice's container uses",
+            );
+            assert!(
+                stderr_of(&out).contains("used by containers"),
+                "{}",
+                show(&out)
+            );
+            assert_ok(&alice(&["rm", "alice-uses-bob"]), "alice rm");
+            assert_ok(&bob(&["rmi", "bob-img:1", "bob-imp:1"]), "bob rmi his own");
+            // Without image_prefix a name is the tenant's only through its content: bob's
+            // tag of the operator's image stays until the operator removes it.
+            refused(
+                &bob(&["rmi", "bob-evil:1"]),
+                "PC-1045",
+                "bob rmi his tag of the operator's image",
+            );
+            d.direct_ok(&["rmi", "bob-evil:1"]);
+        },
+    );
+
+    let prefix_policy = work.path().join("prefix.toml");
+    fs::write(
+        &prefix_policy,
+        "name = \"prefixed\"\n[tenants]\nimage_prefix = \"{tenant}/\"\n",
+    )
+    .unwrap();
+    let prefixed = Proxy::start(
+        d.socket(),
+        &certs,
+        Some(&prefix_policy),
+        &["--admin-listen", "tcp://127.0.0.1:0"],
+    );
+    cases.run(
+        "image_prefix confines each tenant's names to its own",
+        || {
+            let alice = |args: &[&str]| docker_via(&prefixed, &alice_dir, args, None);
+            let bob = |args: &[&str]| docker_via(&prefixed, &bob_dir, args, None);
+            assert_ok(
+                &alice(&["tag", TEST_IMAGE, "alice/base:1"]),
+                "alice tag under her prefix",
+            );
+            refused(
+                &alice(&["tag", TEST_IMAGE, "base:1"]),
+                "PC-1046",
+                "alice tag outside her prefix",
+            );
+            refused(
+                &bob(&["tag", TEST_IMAGE, "alice/base:2"]),
+                "PC-1046",
+                "bob tag under alice's prefix",
+            );
+            refused(
+                &bob(&["rmi", "alice/base:1"]),
+                "PC-1045",
+                "bob rmi alice's name",
+            );
+            // Her name, but the operator's content: not pushed anywhere.
+            refused(
+                &alice(&["push", "alice/base:1"]),
+                "PC-1045",
+                "alice push the operator's content",
+            );
+            assert_ok(&alice(&["rmi", "alice/base:1"]), "alice rmi her name");
+            assert!(!image_id(TEST_IMAGE).trim().is_empty());
+        },
+    );
+
+    cases.run("per-tenant request and denial counters", || {
+        let admin = prefixed
+            .admin()
+            .expect("the prefixed proxy has an admin listener");
+        // The record (and its counters) is written as the response ends.
+        let mut text = admin_get(&admin, "/metrics");
+        for _ in 0..50 {
+            if text.contains("portcullis_tenant_denials_total{tenant=\"bob\"} 2") {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            text = admin_get(&admin, "/metrics");
+        }
+        for series in [
+            "portcullis_tenant_requests_total{tenant=\"alice\"}",
+            "portcullis_tenant_denials_total{tenant=\"alice\"}",
+            "portcullis_tenant_requests_total{tenant=\"bob\"}",
+            "portcullis_tenant_denials_total{tenant=\"bob\"}",
+        ] {
+            let value: f64 = text
+                .lines()
+                .find_map(|l| l.strip_prefix(series))
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or_else(|| panic!("no {series} in\n{text}"));
+            assert!(value >= 1.0, "{series} = {value}\n{text}");
+        }
+        assert!(!text.contains("tenant=\"_other\""), "{text}");
+    });
+
     d.remove_all_containers();
     cases.finish();
+}
+
+/// `GET path` on an admin listener: the body of a 200 answer.
+fn admin_get(addr: &str, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut s =
+        std::net::TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect {addr}: {e}"));
+    s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: admin\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).unwrap();
+    let (head, body) = answer.split_once("\r\n\r\n").unwrap_or((&answer, ""));
+    assert!(head.starts_with("HTTP/1.1 200"), "{path}: {head}");
+    body.to_string()
 }

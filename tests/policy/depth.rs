@@ -206,6 +206,7 @@ fn inherited_working_directories_are_checked() {
             Some(ImageFacts {
                 id: format!("sha256:{image}"),
                 working_dir: wd.into(),
+                ..Default::default()
             }),
         );
     }
@@ -525,7 +526,8 @@ fn registries_of_the_host_are_refused_on_every_route() {
             "/images/create?fromImage=docker.io%2Flibrary%2Fbusybox&tag=1",
             None,
         ),
-        (Method::POST, "/images/user%2Fapp/push", None),
+        // One tag: pushing every tag is refused while tenants are isolated (PC-1045).
+        (Method::POST, "/images/user%2Fapp/push?tag=1", None),
         (Method::GET, "/images/search?term=busybox", None),
         (Method::GET, "/distribution/busybox:latest/json", None),
         (
@@ -607,7 +609,7 @@ fn the_registry_allowlist_decides_alone() {
     expect(
         &set,
         Method::POST,
-        "/images/create?fromImage=busybox",
+        "/images/create?fromImage=busybox&tag=latest",
         None,
         &none,
         None,
@@ -616,7 +618,7 @@ fn the_registry_allowlist_decides_alone() {
     expect(
         &hubless,
         Method::POST,
-        "/images/create?fromImage=busybox",
+        "/images/create?fromImage=busybox&tag=latest",
         None,
         &none,
         Some("PC-1031"),

@@ -1753,6 +1753,9 @@ fn every_host_access_create_rule_has_a_target_counterpart() {
         ("PC-1041", "tenancy: who owns an object, not host access"),
         ("PC-1042", "tenancy: who owns an object, not host access"),
         ("PC-1043", "tenancy: quotas, not host access"),
+        ("PC-1045", "tenancy: image names, not host access"),
+        ("PC-1046", "tenancy: image names, not host access"),
+        ("PC-1047", "tenancy: image loads, not host access"),
         (
             "PC-1032",
             "a negative OOM score protects the container, it gives no host access",

@@ -42,9 +42,28 @@ fn empty_daemon(sock: PathBuf) -> mpsc::UnboundedReceiver<Seen> {
     rx
 }
 
-/// Portcullis in-process with the built-in policy in front of `sock`.
+/// Portcullis in-process in front of `sock`, single tenant (see below).
 async fn serve_plain(sock: PathBuf) -> String {
-    let (server, addr) = inproc::bind_plain(sock, std::time::Duration::from_secs(1)).await;
+    // The built-in default with tenant isolation off: these tests are about how streamed
+    // bodies (build contexts, image loads, archives) travel, and isolation refuses a
+    // build tag or an image load that is not the tenant's before any byte streams.
+    let single = portcullis::policy::BUILTIN_DEFAULT.replace("isolate = true", "isolate = false");
+    assert_ne!(
+        single,
+        portcullis::policy::BUILTIN_DEFAULT,
+        "default.toml sets isolate"
+    );
+    let policy = portcullis::policy::Policy::from_toml(&single, Path::new("single.toml"))
+        .expect("the default policy without isolation");
+    let (server, addr) = inproc::bind_with_policies(
+        sock,
+        std::time::Duration::from_secs(1),
+        portcullis::proxy::Limits::default(),
+        64,
+        portcullis::proxy::body::Observers::default(),
+        PolicySet::new(vec![policy]).expect("one policy"),
+    )
+    .await;
     tokio::spawn(server.run(std::future::pending()));
     addr
 }
@@ -174,6 +193,20 @@ fn tenant_cases() -> Vec<Case> {
             None,
         ),
         Case::new("POST", "/v1.41/build/prune", None),
+        Case::new(
+            "POST",
+            "/v1.41/containers/create",
+            Some(
+                r#"{"Image":"busybox","HostConfig":{"Memory":1048576,"NanoCpus":1000000,"Mounts":[{"Type":"volume","Source":"m","Target":"/m"}]}}"#,
+            ),
+        ),
+        Case::new(
+            "POST",
+            "/v1.41/services/create",
+            Some(
+                r#"{"Name":"s","TaskTemplate":{"ContainerSpec":{"Image":"busybox","Mounts":[{"Type":"volume","Source":"m","Target":"/m"}]}}}"#,
+            ),
+        ),
     ]
 }
 
@@ -281,6 +314,17 @@ async fn served_and_pure_paths_decide_alike_for_a_tenant() {
     let policy = portcullis::policy::Policy::from_toml(
         "name = \"tenants\"\n[tenants]\nisolate = true\nmax_containers = 5\n",
         Path::new("tenants.toml"),
+    )
+    .unwrap();
+    decide_alike(PolicySet::new(vec![policy]).unwrap()).await;
+}
+
+/// The same with memory, CPU and service quotas (looked up from the daemon).
+#[tokio::test]
+async fn served_and_pure_paths_decide_alike_under_resource_quotas() {
+    let policy = portcullis::policy::Policy::from_toml(
+        "name = \"q\"\n[tenants]\nmax_memory = \"1g\"\nmax_cpus = 2\nmax_services = 1\n",
+        Path::new("q.toml"),
     )
     .unwrap();
     decide_alike(PolicySet::new(vec![policy]).unwrap()).await;

@@ -124,8 +124,17 @@ fn docker_cli_through_portcullis() {
         .tempdir_in("/tmp")
         .expect("certs tempdir");
     let certs = TestCerts::generate(certs_dir.path(), "alice");
-    let policy = Path::new(DEFAULT_POLICY);
-    let policy = policy.exists().then_some(policy);
+    // The default policy, which isolates tenants, with docker load allowed
+    // ([tenants] allow_image_load): the save_load case streams an image archive in.
+    let default_text = std::fs::read_to_string(DEFAULT_POLICY).expect("read default.toml");
+    let with_load = default_text.replace("allow_image_load = false", "allow_image_load = true");
+    assert_ne!(
+        with_load, default_text,
+        "default.toml sets allow_image_load"
+    );
+    let policy_file = certs_dir.path().join("default-with-load.toml");
+    std::fs::write(&policy_file, with_load).expect("write the policy");
+    let policy = Some(policy_file.as_path());
     println!(
         "e2e: dockerd at {} (pid {}), policy: {}",
         daemon.socket().display(),

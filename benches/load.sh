@@ -339,6 +339,10 @@ name = "bench"
 description = "Load benchmark: allow all, audit"
 mode = "audit"
 default = true
+# One operator, as nginx sees it: no tenant isolation (policies isolate by default),
+# so lists and streams match the daemon's own answers byte for byte.
+[tenants]
+isolate = false
 EOF
 # Tenant rows (issue 17): tenants isolated by the client certificate's CN, enforcing the
 # default rules; the second also has quotas (counted from the daemon at each create).

@@ -91,6 +91,46 @@ fn assert_quota(out: &std::process::Output, message: &str) {
     );
 }
 
+/// Bob's view through the Docker SDK for Python (`python3 -c SDK_AS_BOB ALICE_ID IMAGE`):
+/// alice's and the operator's objects are missing by name and by id, lists hold only
+/// his, his prunes leave hers, and his own workflow works.
+const SDK_AS_BOB: &str = r#"
+import sys
+import docker
+from docker.errors import NotFound
+alice_id, image = sys.argv[1], sys.argv[2]
+c = docker.from_env()
+names = [x.name for x in c.containers.list(all=True)]
+assert "bob-web" in names and "alice-web" not in names and "operator-web" not in names, names
+for ref in ["alice-web", alice_id, alice_id[:12], "operator-web"]:
+    try:
+        c.containers.get(ref)
+        raise SystemExit("VISIBLE: container " + ref)
+    except NotFound:
+        pass
+for get, ref in [(c.volumes.get, "alice-vol"), (c.networks.get, "alice-net")]:
+    try:
+        get(ref)
+        raise SystemExit("VISIBLE: " + ref)
+    except NotFound:
+        pass
+try:
+    c.api.exec_create(alice_id, "true")
+    raise SystemExit("EXEC CREATED in alice's container")
+except NotFound:
+    pass
+assert "alice-vol" not in [v.name for v in c.volumes.list()]
+assert "alice-net" not in [n.name for n in c.networks.list()]
+c.containers.prune()
+c.volumes.prune()
+out = c.containers.run(image, ["echo", "hi from bob"], remove=True)
+assert out == b"hi from bob\n", out
+v = c.volumes.create("bob-sdk-vol")
+assert v.attrs["Labels"]["io.portcullis.owner"] == "bob", v.attrs
+v.remove()
+print("sdk-ok", flush=True)
+"#;
+
 #[test]
 fn tenants_through_portcullis() {
     if !require_daemon() {
@@ -280,6 +320,36 @@ fn tenants_through_portcullis() {
         d.direct_ok(&["volume", "inspect", "alice-vol"]);
         d.direct_ok(&["network", "inspect", "alice-net"]);
     });
+
+    cases.run(
+        "the Python SDK as bob sees and touches only bob's objects",
+        || {
+            assert_ok(
+                &alice(&["create", "--name", "alice-idle", TEST_IMAGE, "true"]),
+                "alice create",
+            );
+            let alice_id = d.direct_ok(&["inspect", "-f", "{{.Id}}", "alice-web"]);
+            let mut cmd = command_via(&proxy, &bob_dir, "python3", &["-c", SDK_AS_BOB]);
+            // The SDK checks the certificate's host name: the test certificate names localhost.
+            let port = proxy.addr.rsplit(':').next().unwrap().to_string();
+            cmd.env("DOCKER_HOST", format!("tcp://localhost:{port}"))
+                .env_remove("REQUESTS_CA_BUNDLE")
+                .env_remove("CURL_CA_BUNDLE")
+                .arg(alice_id.trim())
+                .arg(TEST_IMAGE);
+            let out = run_command(cmd, Input::Null, std::time::Duration::from_secs(120));
+            assert!(
+                out.status.success() && stdout_of(&out).contains("sdk-ok"),
+                "SDK as bob:\n{}",
+                show(&out)
+            );
+            // Bob's prunes left alice's stopped container and her volume alone.
+            d.direct_ok(&["inspect", "alice-idle"]);
+            d.direct_ok(&["volume", "inspect", "alice-vol"]);
+            assert_eq!(owner_on_daemon(&d, "alice-idle"), "alice");
+            d.direct_ok(&["rm", "alice-idle"]);
+        },
+    );
 
     cases.run(
         "id prefixes and exec ids of another tenant are missing",

@@ -86,6 +86,12 @@ impl Query {
         self.pairs.push((key.to_string(), value.into()));
     }
 
+    /// Put a parameter first (before the other values of `key`, which dockerd reads in
+    /// order).
+    pub fn prepend(&mut self, key: &str, value: impl Into<String>) {
+        self.pairs.insert(0, (key.to_string(), value.into()));
+    }
+
     /// Make `value` the only value of `key`, where its first value stood (or at the end).
     pub fn replace_all(&mut self, key: &str, value: String) {
         let at = self.pairs.iter().position(|(k, _)| k == key);

@@ -144,11 +144,11 @@ rules! {
         "one tenant must not exhaust the daemon's objects, memory or CPUs for the others",
         "[tenants] max_containers, max_volumes, max_networks, max_services, max_memory, max_cpus",
         "remove objects you no longer need, or give them lower limits";
-    TENANT_IMAGE = "PC-1045", "with tenants isolated: removing, pushing, or moving (tag, build -t, commit, import, pull) an image name held by an image that is not the tenant's (pulled, the operator's, another tenant's); pushing an image the tenant did not build, commit or import; pulling or pushing every tag of a repository at once",
+    TENANT_IMAGE = "PC-1045", "with tenants isolated: removing, pushing, or moving (tag, build -t, commit, import, pull) an image name held by an image that is not the tenant's (pulled, the operator's, another tenant's); pushing an image the tenant did not build, commit, import or pull from a registry; a build whose BuildKit outputs name or push an image; pulling or pushing every tag of a repository at once",
         "image names are shared: nginx:latest is what every tenant and the operator run, and an operator's private image must not leave for another registry",
         "[tenants] isolate, image_prefix",
         "give your images names of your own (under your prefix when one is set); pull and push one tag at a time";
-    TENANT_IMAGE_PREFIX = "PC-1046", "with tenants isolated and [tenants] image_prefix set: tagging, building, committing, importing or pushing an image name outside the tenant's prefix; a tenant key that cannot start an image name",
+    TENANT_IMAGE_PREFIX = "PC-1046", "with tenants isolated and [tenants] image_prefix set: tagging, building, committing, importing or pushing an image name outside the tenant's prefix; pulling a name under another tenant's prefix; a tenant key that cannot start an image name (or, with \"{tenant}/\", reads as a registry domain)",
         "each tenant's image names live under a prefix of its own, so tenants cannot collide with each other or the operator",
         "[tenants] image_prefix",
         "name your images under your prefix (for example alice/app:1)";

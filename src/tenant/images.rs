@@ -16,9 +16,12 @@
 //!   must be new, or held by the tenant's own image (or be under its prefix).
 //! - A pull may replace an existing name only when that name came from the registry
 //!   (the image has a `RepoDigests` entry of that repository: a refresh), or is the
-//!   tenant's; a pull by name alone (all tags) is refused unless under its prefix.
-//! - A tenant pushes only its own images (stamped content), one tag at a time, and
-//!   under its prefix when one is set: an operator's private image is never pushed.
+//!   tenant's; a pull by name alone (all tags) is refused unless under its prefix, and a
+//!   pull under another tenant's prefix is refused (squatting).
+//! - A BuildKit build's `outputs` must not name or push an image (only `t` names one).
+//! - A tenant pushes only its own images (stamped content) or pulled ones (a
+//!   `RepoDigests` entry: public content), one tag at a time, and under its prefix when
+//!   one is set: an operator's image that exists only locally is never pushed.
 //! - `docker load` is refused: the names are inside the archive, so any name could be
 //!   overwritten (unless `[tenants] allow_image_load = true` accepts that risk).
 //!
@@ -72,14 +75,19 @@ impl ImagePrefix {
     /// The tenant's prefix, when its key can be a repository path component (lower-case
     /// letters, digits, and `.`, `_`, `-` between them).
     pub fn of(&self, tenant: &Tenant) -> Option<String> {
-        path_component(tenant.as_str()).then(|| format!("{}{}/", self.base, tenant.as_str()))
+        let key = tenant.as_str();
+        (path_component(key) && !(self.base.is_empty() && registry_like(key)))
+            .then(|| format!("{}{key}/", self.base))
     }
 
     /// The tenant whose prefix holds the image name `name` (tag and digest ignored).
     pub fn holder<'n>(&self, name: &'n str) -> Option<&'n str> {
         let rest = repository(name).strip_prefix(self.base.as_str())?;
         let (key, below) = rest.split_once('/')?;
-        (!key.is_empty() && !below.is_empty()).then_some(key)
+        // With an empty base, a first component that reads as a registry (`ghcr.io/…`)
+        // is nobody's prefix: no tenant key can be one.
+        let domain = self.base.is_empty() && registry_like(key);
+        (!key.is_empty() && !below.is_empty() && !domain).then_some(key)
     }
 
     /// The template, for `policy explain`.
@@ -97,6 +105,15 @@ fn path_component(s: &str) -> bool {
         && alnum(b[b.len() - 1])
         && b.iter()
             .all(|&c| alnum(c) || matches!(c, b'.' | b'_' | b'-'))
+}
+
+/// Whether the first component of an image name reads as a registry domain to the
+/// daemon (distribution's `splitDockerDomain`): it has a `.` or `:`, is `localhost`, or
+/// has an upper-case letter.
+fn registry_like(component: &str) -> bool {
+    component.contains(['.', ':'])
+        || component == "localhost"
+        || component.bytes().any(|b| b.is_ascii_uppercase())
 }
 
 /// The repository of a reference in the daemon's familiar form: the digest and tag
@@ -183,6 +200,9 @@ pub fn assess(
             for t in query.all("t").filter(|t| !t.is_empty()) {
                 g.name(t, "build");
             }
+            for outputs in query.all("outputs") {
+                g.outputs(outputs);
+            }
         }
         OpKind::Commit => {
             let repo = query.get("repo").unwrap_or("");
@@ -217,11 +237,109 @@ pub fn assess(
     (g.out, g.need)
 }
 
-/// Stamp the owner into an import: a `LABEL` change the daemon applies to the image.
+/// Stamp the owner into an import: a `LABEL` change the daemon applies to the image,
+/// put first so that no change of the client's can continue into it (a trailing `\`).
 pub fn rewrite(op: OpKind, query: &mut Query, tenant: &Tenant) {
     if op == OpKind::ImageCreate && query.get("fromImage").unwrap_or("").is_empty() {
-        let key = tenant.as_str().replace('\\', "\\\\").replace('"', "\\\"");
-        query.push("changes", format!("LABEL \"{OWNER_LABEL}\"=\"{key}\""));
+        // Inside double quotes the daemon's word processing reads `\`, `"` and `$`.
+        let key = tenant
+            .as_str()
+            .replace('\\', "\\\\")
+            .replace('"', "\\\"")
+            .replace('$', "\\$");
+        query.prepend("changes", format!("LABEL \"{OWNER_LABEL}\"=\"{key}\""));
+    }
+}
+
+/// Why the `changes` of a commit or import (joined by newlines, as dockerd parses them)
+/// could set the owner label, if they could: a comment or parser directive line
+/// (`# escape=…` changes how everything after it reads), or a `LABEL` (anywhere, even
+/// split across changes by a line continuation) that names the owner label or holds an
+/// escape or a `$variable`, which the daemon expands from the container's environment.
+fn changes_threat(text: &str) -> Option<&'static str> {
+    if text
+        .split(['\n', '\r'])
+        .any(|line| line.trim_start().starts_with('#'))
+    {
+        return Some("hold a comment or parser directive line (# …), which could change how the daemon reads them");
+    }
+    let squash = |text: &str| -> String {
+        text.chars()
+            .filter(|c| !c.is_whitespace() && !matches!(c, '\\' | '`' | '"' | '\''))
+            .flat_map(char::to_lowercase)
+            .collect()
+    };
+    let squashed = squash(text);
+    if !squashed.contains("label") {
+        return None;
+    }
+    if squashed.contains(OWNER_LABEL) || squashed.contains("portcullis") {
+        return Some("name the owner label");
+    }
+    if text.contains('\\') {
+        return Some("hold an escape (\\) next to a LABEL, which could spell the owner label");
+    }
+    // Without escapes (and directives) every line is one instruction, as Go splits them.
+    if text
+        .split('\n')
+        .any(|line| line.contains('$') && squash(line).contains("label"))
+    {
+        return Some("set a label with a $variable, which the daemon expands from the container's environment");
+    }
+    None
+}
+
+/// Whether any object key in a JSON document, repeated ones included, mentions `name` or
+/// `push` (case-insensitively).
+struct KeyScan(bool);
+
+impl<'de> serde::Deserialize<'de> for KeyScan {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(KeyScanVisitor).map(KeyScan)
+    }
+}
+
+struct KeyScanVisitor;
+
+impl<'de> serde::de::Visitor<'de> for KeyScanVisitor {
+    type Value = bool;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("JSON")
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<bool, E> {
+        Ok(false)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<bool, E> {
+        Ok(false)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<bool, E> {
+        Ok(false)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<bool, E> {
+        Ok(false)
+    }
+    fn visit_str<E>(self, _: &str) -> Result<bool, E> {
+        Ok(false)
+    }
+    fn visit_unit<E>(self) -> Result<bool, E> {
+        Ok(false)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<bool, A::Error> {
+        let mut found = false;
+        while let Some(KeyScan(f)) = seq.next_element()? {
+            found |= f;
+        }
+        Ok(found)
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<bool, A::Error> {
+        let mut found = false;
+        while let Some(key) = map.next_key::<String>()? {
+            let key = key.to_lowercase();
+            found |= key.contains("name") || key.contains("push");
+            let KeyScan(f) = map.next_value()?;
+            found |= f;
+        }
+        Ok(found)
     }
 }
 
@@ -296,6 +414,10 @@ impl<'a> Images<'a> {
         let message = match prefix.of(self.tenant) {
             Some(mine) => format!(
                 "the {what} names the image {name:?}: this policy confines the tenant's image names to {mine}…"
+            ),
+            None if prefix.base.is_empty() && registry_like(self.tenant.as_str()) => format!(
+                "the {what} names the image {name:?}, but the tenant key {:?} reads as a registry domain (it has a . or : or is localhost), so \"{{tenant}}/\" would hand it that registry's names: ask the operator for another tenant key, or for an image_prefix with a registry before {{tenant}}",
+                self.tenant.as_str()
             ),
             None => format!(
                 "the {what} names the image {name:?}, but the tenant key {:?} cannot start an image name (only lower-case letters, digits and . _ - between them): ask the operator for another tenant key",
@@ -375,10 +497,17 @@ impl<'a> Images<'a> {
     /// `POST /images/create?fromImage=…&tag=…`.
     fn pull(&mut self, from_image: &str, tag: &str) {
         let name = join(from_image, tag);
-        // Another tenant's prefix is not checked here: with an empty base every Docker
-        // Hub organisation would look like a tenant. A local name of another tenant's
-        // is protected below, as every local name is.
         if self.own_name(&name) {
+            return;
+        }
+        // Another tenant's prefix: a pull would plant content that tenant did not choose
+        // under a name it trusts as its own (with "{tenant}/" that includes Docker Hub
+        // organisations named like a tenant key).
+        if let Some(other) = self.holder(&name) {
+            self.deny(
+                r::TENANT_IMAGE_PREFIX,
+                format!("the pull names the image {name:?}, which lies under the image prefix of the tenant {other:?}: tenants pull names outside other tenants' prefixes (the operator may put a registry before {{tenant}} in image_prefix so that Docker Hub names are nobody's prefix)"),
+            );
             return;
         }
         let Some(tagged_name) = tagged(&name) else {
@@ -417,27 +546,47 @@ impl<'a> Images<'a> {
             return;
         }
         if let Seen::Found(f) = self.image(&full) {
-            if !self.own_content(f) {
+            // Content that came from a registry is public in this model (any tenant can
+            // pull or save it): the mirror workflow (pull, tag as one's own, push) works.
+            let pulled = !f.digests.is_empty();
+            if !self.own_content(f) && !pulled {
                 self.deny(
                     r::TENANT_IMAGE,
-                    format!("the image {full:?} is not the tenant's: tenants push only images they built, committed or imported"),
+                    format!("the image {full:?} is not the tenant's and came from no registry: tenants push only images they built, committed, imported or pulled"),
                 );
             }
         }
     }
 
     /// The `changes` of a commit or import must not set the owner label (Portcullis
-    /// sets it); a `LABEL` change with escapes is refused too, as it could spell it.
+    /// sets it), nor be able to spell it (see [`changes_threat`]).
     fn changes(&mut self, query: &Query) {
-        for c in query.all("changes") {
-            let lower = c.to_ascii_lowercase();
-            if lower.contains("label") && (c.contains('\\') || lower.contains(OWNER_LABEL)) {
-                self.deny(
-                    r::TENANT_OWNER,
-                    format!("the change {c:?} could set the owner label {OWNER_LABEL}: the owner is the tenant, {:?}, and Portcullis sets it", self.tenant.as_str()),
-                );
-            }
+        let joined = query.all("changes").collect::<Vec<_>>().join("\n");
+        if let Some(why) = changes_threat(&joined) {
+            self.deny(
+                r::TENANT_OWNER,
+                format!("the changes {joined:?} {why}: they could set the owner label {OWNER_LABEL}, which is the tenant, {:?}, and which Portcullis sets; drop the LABEL change or spell it plainly", self.tenant.as_str()),
+            );
         }
+    }
+
+    /// A BuildKit build's `outputs` (`[{"Type":"moby","Attrs":{"name":"nginx:latest"}}]`)
+    /// name and push images as `t` does, out of sight of the tag rules: refused when any
+    /// key in them, at any depth and however repeated (Go merges repeated `Attrs` maps and
+    /// matches `Type`/`Attrs` case-insensitively), mentions a name or a push.
+    fn outputs(&mut self, raw: &str) {
+        if raw.trim().is_empty() {
+            return;
+        }
+        let why = match serde_json::from_str::<KeyScan>(raw) {
+            Ok(KeyScan(false)) => return,
+            Ok(KeyScan(true)) => "name or push an image",
+            Err(_) => "are not a JSON list of outputs",
+        };
+        self.deny(
+            r::TENANT_IMAGE,
+            format!("the build's outputs {raw:?} {why}: while tenants are isolated a build names its image only with -t (docker build -t …), where the image name rules apply"),
+        );
     }
 }
 
@@ -477,6 +626,7 @@ mod tests {
             ("corp/app:1", image(None, &["corp/app:1"], &[])),
             ("bob/tool:1", image(Some("bob"), &["bob/tool:1"], &[])),
             ("tools:1", image(Some("bob"), &["tools:1"], &[])),
+            ("alice/local:1", image(None, &["alice/local:1"], &[])),
             ("mine:1", image(Some("alice"), &["mine:1"], &[])),
             (
                 "sha256:2",
@@ -506,6 +656,7 @@ mod tests {
             "alice/new:1",
             "bob/new:1",
             "busybox:1.36",
+            "ghcr.io/bob/tool:1",
         ] {
             f.images.insert(missing.into(), None);
         }
@@ -753,7 +904,23 @@ mod tests {
             (None, "fromImage=nginx&tag=sha256:aa", OK),
             (Some("{tenant}/"), "fromImage=alice/new&tag=1", OK),
             (Some("{tenant}/"), "fromImage=alice/new", OK),
-            (Some("{tenant}/"), "fromImage=bob/tool&tag=1", IMG),
+            // Another tenant's prefix: squatting, refused whether the name exists or not.
+            (Some("{tenant}/"), "fromImage=bob/tool&tag=1", PFX),
+            (Some("{tenant}/"), "fromImage=bob/other&tag=2", PFX),
+            (Some("{tenant}/"), "fromImage=docker.io/bob/other:2", PFX),
+            (Some("{tenant}/"), "fromImage=nginx&tag=latest", OK),
+            // A registry is nobody's prefix.
+            (Some("{tenant}/"), "fromImage=ghcr.io/bob/tool&tag=1", OK),
+            (
+                Some("reg.example.com/{tenant}/"),
+                "fromImage=bob/tool&tag=1",
+                IMG,
+            ),
+            (
+                Some("reg.example.com/{tenant}/"),
+                "fromImage=reg.example.com/bob/tool&tag=1",
+                PFX,
+            ),
         ] {
             assert_eq!(
                 decide(prefix, OpKind::ImageCreate, None, query),
@@ -768,12 +935,18 @@ mod tests {
         for (prefix, target, query, want) in [
             (None, "mine", "tag=1", OK),
             (None, "mine:1", "", OK),
-            (None, "nginx", "tag=latest", IMG),
+            // Pulled content is public: pushing it (a mirror) is allowed.
+            (None, "nginx", "tag=latest", OK),
+            // The operator's local build: not pushed.
             (None, "corp/app", "tag=1", IMG),
+            (None, "tools:1", "", IMG),
             (None, "mine", "", IMG), // every tag
             (Some("{tenant}/"), "mine", "tag=1", PFX),
-            // Under her prefix, but the operator's content: not pushed.
-            (Some("{tenant}/"), "alice/base", "tag=1", IMG),
+            (Some("{tenant}/"), "nginx", "tag=latest", PFX),
+            // Pulled, tagged under her prefix: docker pull X; docker tag X alice/X; push.
+            (Some("{tenant}/"), "alice/base", "tag=1", OK),
+            // Under her prefix, but the operator's local content: not pushed.
+            (Some("{tenant}/"), "alice/local", "tag=1", IMG),
         ] {
             assert_eq!(
                 decide(prefix, OpKind::ImagePush, Some(target), query),
@@ -793,6 +966,18 @@ mod tests {
             "LABEL%20io.portcullis.owner%3Dbob",
             "label%20%22io.portcullis.owner%22%3D%22bob%22",
             "LABEL%20io.portcullis.own%5C%0Aer%3Dbob",
+            // Quotes concatenate words.
+            "LABEL%20%22io.portcullis.%22owner%3Dbob",
+            // $variables expand from the container's environment.
+            "LABEL%20io.portcullis.%24X%3Dbob",
+            "LABEL%20%24K%3D%24V",
+            "LABEL%20%0D%24K%3Dbob",
+            "LABEL%20a%3Db&changes=ENV%20A%3D%5C%5C",
+            // A parser directive turns the escape into a backtick, and a line
+            // continuation carries a LABEL across changes.
+            "%23%20escape%3D%60&changes=LA%60&changes=BEL%20io.portcullis.own%60&changes=er%3Dbob",
+            "LA%5C&changes=BEL%20io.portcullis.owner%3Dbob",
+            "ENV%20A%3D1&changes=%23%20comment",
         ] {
             for (op, q) in [
                 (OpKind::Commit, "container=c&"),
@@ -810,7 +995,16 @@ mod tests {
                 None,
                 OpKind::Commit,
                 None,
-                "container=c&changes=LABEL%20a%3Db"
+                "container=c&changes=LABEL%20a%3Db&changes=ENV%20P%3D%24PATH%3A%2Fx"
+            ),
+            OK
+        );
+        assert_eq!(
+            decide(
+                None,
+                OpKind::Commit,
+                None,
+                "container=c&changes=ENV%20P%3D%24PATH%3A%2Fx&changes=CMD%20%5B%22a%5Cb%22%5D"
             ),
             OK
         );
@@ -827,7 +1021,15 @@ mod tests {
         let changes: Vec<&str> = q.all("changes").collect();
         assert_eq!(
             changes,
-            ["ENV A=1", r#"LABEL "io.portcullis.owner"="al\"i\\ce""#]
+            [r#"LABEL "io.portcullis.owner"="al\"i\\ce""#, "ENV A=1"]
+        );
+        // First, so that no change of the client's continues into it; `$` escaped.
+        let mut q = Query::parse("fromSrc=-&changes=ENV%20A%3D1%20%5C").unwrap();
+        rewrite(OpKind::ImageCreate, &mut q, &Tenant::new("a$HOME").unwrap());
+        let changes: Vec<&str> = q.all("changes").collect();
+        assert_eq!(
+            changes,
+            [r#"LABEL "io.portcullis.owner"="a\$HOME""#, "ENV A=1 \\"]
         );
         let mut q = Query::parse("fromImage=busybox&tag=1").unwrap();
         rewrite(OpKind::ImageCreate, &mut q, &alice());
@@ -887,6 +1089,39 @@ mod tests {
     }
 
     #[test]
+    fn build_outputs_name_no_image() {
+        for (outputs, want) in [
+            ("", OK),
+            ("[]", OK),
+            ("null", OK),
+            (r#"[{"Type":"moby"}]"#, OK),
+            (r#"[{"Type":"cacheonly","Attrs":{}}]"#, OK),
+            (r#"[{"Type":"moby","Attrs":{"name":"nginx:latest"}}]"#, IMG),
+            (r#"[{"Type":"image","Attrs":{"push":"true"}}]"#, IMG),
+            (
+                r#"[{"type":"image","attrs":{"dangling-name-prefix":"x"}}]"#,
+                IMG,
+            ),
+            // Go merges a repeated Attrs map: the first one counts too.
+            (
+                r#"[{"Type":"moby","Attrs":{"name":"nginx"},"Attrs":{"a":"b"}}]"#,
+                IMG,
+            ),
+            (r#"[{"Type":"moby","Attrs":{"\u006eame":"nginx"}}]"#, IMG),
+            ("[{", IMG),
+        ] {
+            let mut q = Query::parse("version=2&t=alice/new:1").unwrap();
+            q.push("outputs", outputs);
+            let q = q.encode();
+            assert_eq!(
+                decide(Some("{tenant}/"), OpKind::Build, None, &q),
+                want,
+                "{outputs}"
+            );
+        }
+    }
+
+    #[test]
     fn prefixes_are_validated_and_read() {
         for bad in [
             "",
@@ -906,6 +1141,33 @@ mod tests {
         assert_eq!(p.holder("reg.example.com:5000/team/bob"), None);
         assert_eq!(p.of(&Tenant::new("Alice").unwrap()), None);
         assert_eq!(p.of(&Tenant::new("a/b").unwrap()), None);
+        // Behind a registry a dotted key is a path component; first, a registry domain.
+        assert_eq!(
+            p.of(&Tenant::new("ghcr.io").unwrap()).unwrap(),
+            "reg.example.com:5000/team/ghcr.io/"
+        );
+        let first = ImagePrefix::parse("{tenant}/").unwrap();
+        for domain in ["ghcr.io", "localhost", "a.b"] {
+            assert_eq!(first.of(&Tenant::new(domain).unwrap()), None, "{domain}");
+            assert_eq!(first.holder(&format!("{domain}/x/y:1")), None, "{domain}");
+        }
+        assert_eq!(first.of(&Tenant::new("a_b-c").unwrap()).unwrap(), "a_b-c/");
+        let (out, _) = assess(
+            Some(&first),
+            false,
+            &Tenant::new("ghcr.io").unwrap(),
+            OpKind::ImageTag,
+            Some("x"),
+            &Query::parse("repo=ghcr.io/evil/app&tag=1").unwrap(),
+            &facts(),
+        );
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].rule, "PC-1046");
+        assert!(
+            out[0].message.contains("registry domain"),
+            "{}",
+            out[0].message
+        );
         let hub = ImagePrefix::parse("{tenant}/").unwrap();
         assert_eq!(hub.holder("docker.io/alice/app:1"), Some("alice"));
         assert_eq!(hub.holder("nginx:latest"), None);

@@ -841,6 +841,18 @@ fn tenants_through_portcullis() {
                 "the operator's image moved"
             );
             // What bob commits or imports is his: alice cannot take its name or remove it.
+            // A $variable in a LABEL change would expand from the container's env.
+            refused(
+                &bob(&[
+                    "commit",
+                    "--change",
+                    "LABEL io.portcullis.$X=alice",
+                    "bob-web",
+                    "bob-var:1",
+                ]),
+                "PC-1040",
+                "bob commit with a $variable label",
+            );
             assert_ok(&bob(&["commit", "bob-web", "bob-img:1"]), "bob commit");
             assert_eq!(owner_on_daemon(&d, "bob-img:1"), "bob");
             let tar = work.path().join("rootfs.tar");
@@ -934,6 +946,12 @@ fn tenants_through_portcullis() {
                 &bob(&["rmi", "alice/base:1"]),
                 "PC-1045",
                 "bob rmi alice's name",
+            );
+            // Nor plant a name under her prefix by pulling it.
+            refused(
+                &bob(&["pull", "alice/tool:1"]),
+                "PC-1046",
+                "bob pull under alice's prefix",
             );
             // Her name, but the operator's content: not pushed anywhere.
             refused(

@@ -107,7 +107,9 @@ fn owner_filter(tenant: &str) -> String {
 }
 
 /// How many containers (stopped ones included), volumes, networks or services the
-/// daemon lists with `tenant`'s owner label.
+/// daemon lists with `tenant`'s owner label. Containers count as
+/// [`crate::tenant::quota::container_count`] defines: tasks of the tenant's replicated
+/// services through their service's replica count.
 async fn count_owned(
     state: &Arc<ProxyState>,
     kind: Kind,
@@ -131,6 +133,16 @@ async fn count_owned(
         (_, Some(v)) => v.as_array(),
         _ => None,
     };
+    if kind == Kind::Container {
+        let path = format!("/services?filters={}", owner_filter(tenant));
+        let svcs = services(state, &path).await?;
+        let none = Vec::new();
+        let svcs = svcs.as_ref().and_then(|v| v.as_array()).unwrap_or(&none);
+        return Ok(Some(crate::tenant::quota::container_count(
+            list.unwrap_or(&none),
+            svcs,
+        )));
+    }
     Ok(Some(list.map_or(0, Vec::len)))
 }
 
@@ -160,13 +172,24 @@ async fn usage(
     use crate::tenant::quota;
     let filters = owner_filter(tenant);
     let mut usage = quota::Usage::default();
+    // The tenant's services first: only containers that are tasks of one of them are
+    // left to their service (a client can put any label on a container of its own).
+    let services = services(state, &format!("/services?filters={filters}")).await?;
+    let services: Vec<&serde_json::Value> = services
+        .as_ref()
+        .and_then(|v| v.as_array())
+        .into_iter()
+        .flatten()
+        .collect();
+    let service_ids: std::collections::HashSet<&str> =
+        services.iter().filter_map(|s| s["ID"].as_str()).collect();
     let list = inspect(state, &format!("/containers/json?all=1&filters={filters}")).await?;
     let paths: Vec<String> = list
         .as_ref()
         .and_then(|v| v.as_array())
         .into_iter()
         .flatten()
-        .filter(|c| !c["Labels"]["com.docker.swarm.service.id"].is_string())
+        .filter(|c| !quota::task_of(c, &service_ids))
         .filter_map(|c| c["Id"].as_str())
         .map(|id| format!("/containers/{}/json", enc(id)))
         .collect();
@@ -183,13 +206,7 @@ async fn usage(
             usage.containers.push(quota::container_held(&v));
         }
     }
-    let list = services(state, &format!("/services?filters={filters}")).await?;
-    for s in list
-        .as_ref()
-        .and_then(|v| v.as_array())
-        .into_iter()
-        .flatten()
-    {
+    for s in services {
         let id = s["ID"].as_str().unwrap_or("");
         usage.services.push(quota::service_held(id, &s["Spec"]));
     }

@@ -11,6 +11,8 @@
 //!
 //! Pure: the daemon's answers come in as a [`Usage`].
 
+use std::collections::HashSet;
+
 use serde::Deserialize;
 
 use crate::docker::json::Json;
@@ -161,43 +163,64 @@ pub fn service_tasks(spec: &serde_json::Value) -> Result<i64, &'static str> {
     }
 }
 
-/// The label the daemon puts on a swarm task's container: its service's id.
-const SERVICE_ID_LABEL: &str = "com.docker.swarm.service.id";
+/// The containers of the `tasks` (the daemon's task list) of the services `ids`, as
+/// swarm reports them in each task's status. Only this proves a container is a task:
+/// its `com.docker.swarm.service.id` label can come from the client or from the
+/// labels of the image it runs.
+pub fn task_containers<'a>(
+    tasks: &'a [serde_json::Value],
+    ids: &HashSet<&str>,
+) -> HashSet<&'a str> {
+    tasks
+        .iter()
+        .filter(|t| t["ServiceID"].as_str().is_some_and(|id| ids.contains(id)))
+        .filter_map(|t| t["Status"]["ContainerStatus"]["ContainerID"].as_str())
+        .filter(|id| !id.is_empty())
+        .collect()
+}
 
-/// Whether the container `c` (an entry of the daemon's container list) is a task of one
-/// of the services `ids`: a `com.docker.swarm.service.id` label naming another id (a
-/// client can set any label on `docker run`) leaves it a container of its own.
-pub fn task_of(c: &serde_json::Value, ids: &std::collections::HashSet<&str>) -> bool {
-    c["Labels"][SERVICE_ID_LABEL]
-        .as_str()
-        .is_some_and(|id| ids.contains(id))
+/// Whether the container `c` (an entry of the daemon's container list) is one of the
+/// task containers `tasks` ([`task_containers`]).
+pub fn task_of(c: &serde_json::Value, tasks: &HashSet<&str>) -> bool {
+    c["Id"].as_str().is_some_and(|id| tasks.contains(id))
+}
+
+/// The tenant's replicated services, by id (those [`container_count`] counts by their
+/// replicas).
+pub fn replicated(services: &[serde_json::Value]) -> HashSet<&str> {
+    services
+        .iter()
+        .filter(|s| {
+            let mode = &s["Spec"]["Mode"];
+            mode.get("Global").is_none() && mode.get("GlobalJob").is_none()
+        })
+        .filter_map(|s| s["ID"].as_str())
+        .collect()
 }
 
 /// The containers a tenant holds for `max_containers`: each container it has (stopped
 /// ones too) that is not a task of one of its replicated services, plus the replica
 /// count of each of these services (what swarm will keep running, whether its tasks
 /// have started yet or not). Tasks of a global service count as the containers they
-/// are. Saturates at `usize::MAX` (more than any quota) rather than wrapping, and a
-/// service whose count cannot be read holds `usize::MAX`.
-pub fn container_count(containers: &[serde_json::Value], services: &[serde_json::Value]) -> usize {
-    let mut replicated = std::collections::HashSet::new();
+/// are; `tasks`: the daemon's task list of the tenant's services. Saturates at
+/// `usize::MAX` (more than any quota) rather than wrapping, and a service whose count
+/// cannot be read holds `usize::MAX`.
+pub fn container_count(
+    containers: &[serde_json::Value],
+    services: &[serde_json::Value],
+    tasks: &[serde_json::Value],
+) -> usize {
+    let ids = replicated(services);
     let mut total: usize = 0;
     for s in services {
-        let mode = &s["Spec"]["Mode"];
-        if mode.get("Global").is_some() || mode.get("GlobalJob").is_some() {
-            continue;
-        }
-        let n = service_tasks(&s["Spec"])
-            .map_or(usize::MAX, |n| usize::try_from(n).unwrap_or(usize::MAX));
-        total = total.saturating_add(n);
-        if let Some(id) = s["ID"].as_str() {
-            replicated.insert(id);
+        if s["ID"].as_str().is_some_and(|id| ids.contains(id)) {
+            let n = service_tasks(&s["Spec"])
+                .map_or(usize::MAX, |n| usize::try_from(n).unwrap_or(usize::MAX));
+            total = total.saturating_add(n);
         }
     }
-    let own = containers
-        .iter()
-        .filter(|c| !task_of(c, &replicated))
-        .count();
+    let of_tasks = task_containers(tasks, &ids);
+    let own = containers.iter().filter(|c| !task_of(c, &of_tasks)).count();
     total.saturating_add(own)
 }
 
@@ -416,35 +439,45 @@ mod tests {
 
     const G: i64 = 1 << 30;
 
-    /// A container labelled as a task of a service that is not one of the tenant's
-    /// counts as a container; tasks of its replicated services count as replicas.
+    /// Only containers swarm reports as tasks of the tenant's replicated services are
+    /// counted through their replicas; a swarm label proves nothing.
     #[test]
     fn containers_count_tasks_through_their_service() {
         let svcs = [
             json!({"ID": "s1", "Spec": {"Mode": {"Replicated": {"Replicas": 5}}}}),
             json!({"ID": "g1", "Spec": {"Mode": {"Global": {}}}}),
         ];
-        let task = |sid: &str| json!({"Labels": {"com.docker.swarm.service.id": sid}});
+        let c =
+            |id: &str, sid: &str| json!({"Id": id, "Labels": {"com.docker.swarm.service.id": sid}});
+        let task = |sid: &str, cid: &str| json!({"ServiceID": sid, "Status": {"ContainerStatus": {"ContainerID": cid}}});
+        let tasks = [
+            task("s1", "t1"),
+            task("s1", "t2"),
+            task("g1", "g"),
+            task("s1", ""),
+        ];
         let containers = [
-            json!({"Labels": {}}),
-            task("s1"),
-            task("s1"),
-            task("g1"),
-            task("forged"),
+            json!({"Id": "plain", "Labels": {}}),
+            c("t1", "s1"),
+            c("t2", "s1"),
+            c("g", "g1"),
+            c("forged", "s1"),
         ];
         // 5 replicas of s1, plus the plain, global-task and forged-label containers.
-        assert_eq!(container_count(&containers, &svcs), 8);
-        let ids = ["s1"].into_iter().collect();
-        assert!(task_of(&task("s1"), &ids));
-        assert!(!task_of(&task("forged"), &ids));
+        assert_eq!(container_count(&containers, &svcs, &tasks), 8);
+        let ids = ["s1", "g1"].into_iter().collect();
+        let of = task_containers(&tasks, &ids);
+        assert!(task_of(&c("t1", "s1"), &of));
+        assert!(task_of(&c("g", "g1"), &of));
+        assert!(!task_of(&c("forged", "s1"), &of));
         let huge = [
             json!({"ID": "h", "Spec": {"Mode": {"Replicated": {"Replicas": u64::MAX}}}}),
             json!({"ID": "i", "Spec": {"Mode": {"Replicated": {"Replicas": i64::MAX}}}}),
             json!({"ID": "j", "Spec": {"Mode": {"Replicated": {"Replicas": i64::MAX}}}}),
         ];
-        assert_eq!(container_count(&containers, &huge[..1]), usize::MAX);
+        assert_eq!(container_count(&containers, &huge[..1], &[]), usize::MAX);
         // Two counts of 2^63-1 and 5 containers: saturated, not wrapped.
-        assert_eq!(container_count(&containers, &huge[1..]), usize::MAX);
+        assert_eq!(container_count(&containers, &huge[1..], &[]), usize::MAX);
     }
 
     #[test]

@@ -724,11 +724,11 @@ fn tenants_through_portcullis() {
                     &out,
                     "the tenant's memory quota is 256MiB, it uses 192MiB and asks for 192MiB more",
                 );
-                // carol-1 and one replica of each service: their tasks are not counted again.
-                assert_quota(
-                    &out,
-                    "the tenant \"carol\" has 3 containers, its quota is 3 and asks for 2 more",
-                );
+                // carol-1 and one replica of each service (3), and 2 more replicas. (The
+                // count is not pinned: a task's container that swarm has not reported in
+                // the task's status yet counts once more for a moment, the unit tests
+                // pin it.)
+                assert_quota(&out, "containers, its quota is 3 and asks for 2 more");
                 assert_eq!(
                     on_daemon("{{.Spec.Mode.Replicated.Replicas}}", "carol-s1"),
                     "1"

@@ -316,7 +316,9 @@ impl Metrics {
 /// [`OTHER_TENANTS`], so a daemon with many tenants cannot grow the metrics without end.
 pub const MAX_TENANT_SERIES: usize = 256;
 
-/// The `tenant` label of the requests of tenants beyond [`MAX_TENANT_SERIES`].
+/// The `tenant` label of the requests of tenants beyond [`MAX_TENANT_SERIES`]. The name
+/// is reserved: a tenant literally named `_other` is counted in that series too, so the
+/// exposition never holds the series twice.
 pub const OTHER_TENANTS: &str = "_other";
 
 /// Requests and denials by tenant. A tenant seen before is counted under a read lock
@@ -346,6 +348,10 @@ impl TenantCount {
 impl TenantCounters {
     /// Count one request of `tenant` (denied or audit-denied when `denied`).
     pub fn record(&self, tenant: &str, denied: bool) {
+        if tenant == OTHER_TENANTS {
+            self.other.bump(denied);
+            return;
+        }
         if let Ok(m) = self.by_tenant.read() {
             if let Some(c) = m.get(tenant) {
                 c.bump(denied);
@@ -387,7 +393,7 @@ impl TenantCounters {
         for (name, help, denials) in [
             (
                 "portcullis_tenant_requests_total",
-                "Requests by tenant (at most 256 tenants apart, the rest under the tenant _other).",
+                "Requests by tenant (at most 256 tenants apart, the rest and a tenant named _other under _other).",
                 false,
             ),
             (
@@ -559,5 +565,16 @@ mod tests {
             ..s("x", Outcome::Allow)
         });
         assert_eq!(m.render(0, 0).matches("portcullis_tenant_").count(), before);
+        // A tenant named _other is counted in the overflow series, not a second one,
+        // even when it comes first and the cap is reached later.
+        let m = Metrics::default();
+        m.request(&s(OTHER_TENANTS, Outcome::Deny));
+        for i in 0..MAX_TENANT_SERIES + 1 {
+            m.request(&s(&format!("t{i}"), Outcome::Allow));
+        }
+        let t = m.render(0, 0);
+        let other = format!("portcullis_tenant_requests_total{{tenant=\"{OTHER_TENANTS}\"}}");
+        assert_eq!(t.matches(&other).count(), 1, "{t}");
+        assert!(t.contains(&format!("{other} 2")), "{t}");
     }
 }

@@ -10,7 +10,7 @@ use std::time::Duration;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use tokio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
@@ -235,6 +235,7 @@ impl Server {
             (0..workers).map(|_| mpsc::unbounded_channel()).unzip();
         let place = Arc::new(Placement {
             live: (0..workers).map(|_| AtomicUsize::new(0)).collect(),
+            dead: (0..workers).map(|_| AtomicBool::new(false)).collect(),
             inbox: senders.into_boxed_slice(),
         });
         let mut accepting = Vec::new();
@@ -245,6 +246,7 @@ impl Server {
                 Ok(c) => c,
                 Err(e) => {
                     tracing::error!(worker = shard, error = %e, "cannot duplicate a listener; worker not started");
+                    place.retire(shard);
                     continue;
                 }
             };
@@ -269,6 +271,7 @@ impl Server {
                         Ok(rt) => rt,
                         Err(e) => {
                             tracing::error!(worker = shard, error = %e, "cannot start a worker runtime");
+                            ctx.place.retire(shard);
                             return;
                         }
                     };
@@ -296,6 +299,7 @@ impl Server {
                 });
             if let Err(e) = spawned {
                 tracing::error!(worker = shard, error = %e, "cannot start a worker thread");
+                place.retire(shard);
             }
         }
         drop(listeners);
@@ -331,9 +335,11 @@ impl Server {
 }
 
 /// How often a worker's standing timer fires: sooner than any header-read deadline
-/// (see [`keep_timer_armed`]).
+/// (see [`keep_timer_armed`]), but at most once a second: a `header_timeout_secs` of 0
+/// (still handed to hyper as it is) must not wake every worker every millisecond.
+/// Below 2 s the timer only saves fewer wake-ups; the deadlines hold all the same.
 fn timer_period(header_timeout: Duration) -> Duration {
-    (header_timeout / 2).max(Duration::from_millis(1))
+    (header_timeout / 2).max(Duration::from_secs(1))
 }
 
 /// Keep one timer pending on the worker's runtime, due sooner than any header-read
@@ -389,9 +395,12 @@ struct AcceptCtx {
 /// load generator all landed on one of two workers in half of the runs measured,
 /// leaving the other CPU's worker idle. So the accepting worker passes a connection
 /// it should not serve to the least loaded one (once per connection, before the TLS
-/// handshake); each connection then stays on its worker.
+/// handshake); each connection then stays on its worker. A worker that did not start
+/// (or stopped taking connections) is retired: never picked again, where its live count
+/// of 0 would otherwise win every pick.
 struct Placement {
     live: Box<[AtomicUsize]>,
+    dead: Box<[AtomicBool]>,
     inbox: Box<[mpsc::UnboundedSender<Handoff>]>,
 }
 
@@ -424,12 +433,17 @@ impl Placement {
         let mut least = self.live[best].load(Ordering::Relaxed);
         for (i, n) in self.live.iter().enumerate() {
             let n = n.load(Ordering::Relaxed);
-            if n < least {
+            if n < least && !self.dead[i].load(Ordering::Relaxed) {
                 (best, least) = (i, n);
             }
         }
         self.live[best].fetch_add(1, Ordering::Relaxed);
         Load(self.clone(), best)
+    }
+
+    /// Pick worker `w` no more: it takes no connections.
+    fn retire(&self, w: usize) {
+        self.dead[w].store(true, Ordering::Relaxed);
     }
 
     /// Count a connection on worker `w` without choosing.
@@ -486,9 +500,11 @@ async fn accept_tcp(l: TcpListener, policy: Option<Arc<str>>, mut ctx: AcceptCtx
         match sock.into_std() {
             Ok(sock) => {
                 // A worker that did not start (or has stopped) takes nothing: serve here.
+                let w = load.1;
                 if let Err(mpsc::error::SendError(Handoff::Tcp(sock, peer, slot, policy, _))) =
                     to.send(Handoff::Tcp(sock, peer, slot, policy.clone(), load))
                 {
+                    ctx.place.retire(w);
                     if let Ok(sock) = TcpStream::from_std(sock) {
                         let load = ctx.place.here(ctx.worker);
                         serve_tcp(sock, peer, slot, policy, load, ctx.clone());
@@ -610,9 +626,11 @@ async fn accept_unix(l: UnixListener, policy: Option<Arc<str>>, mut ctx: AcceptC
         let to = ctx.place.inbox[load.1].clone();
         match sock.into_std() {
             Ok(sock) => {
+                let w = load.1;
                 if let Err(mpsc::error::SendError(Handoff::Unix(sock, identity, slot, _))) =
                     to.send(Handoff::Unix(sock, identity, slot, load))
                 {
+                    ctx.place.retire(w);
                     if let Ok(sock) = UnixStream::from_std(sock) {
                         let load = ctx.place.here(ctx.worker);
                         serve_unix(sock, identity, slot, load, ctx.clone());
@@ -676,6 +694,7 @@ mod tests {
             (0..workers).map(|_| mpsc::unbounded_channel()).unzip();
         Arc::new(Placement {
             live: (0..workers).map(|_| AtomicUsize::new(0)).collect(),
+            dead: (0..workers).map(|_| AtomicBool::new(false)).collect(),
             inbox: senders.into_boxed_slice(),
         })
     }
@@ -701,5 +720,25 @@ mod tests {
         drop(b);
         assert_eq!(place.live[1].load(Ordering::Relaxed), 0);
         assert_eq!(place.pick(0).1, 1);
+    }
+
+    /// A worker that takes no connections is not picked, though its count stays 0.
+    #[test]
+    fn a_retired_worker_is_never_picked() {
+        let place = placement(3);
+        place.retire(1);
+        let loads: Vec<Load> = (0..30).map(|_| place.pick(0)).collect();
+        let on = |w| loads.iter().filter(|l| l.1 == w).count();
+        assert_eq!((on(0), on(1), on(2)), (15, 0, 15));
+    }
+
+    #[test]
+    fn the_standing_timer_fires_at_most_once_a_second() {
+        assert_eq!(timer_period(Duration::ZERO), Duration::from_secs(1));
+        assert_eq!(timer_period(Duration::from_secs(1)), Duration::from_secs(1));
+        assert_eq!(
+            timer_period(Duration::from_secs(30)),
+            Duration::from_secs(15)
+        );
     }
 }

@@ -128,7 +128,7 @@ rules! {
         "dockerd stat()s each path as root on the host, and its error tells whether a host path exists",
         "(always on)",
         "name the block device by its /dev/ path";
-    TENANT_OWNER = "PC-1040", "with tenants isolated: an owner label (io.portcullis.owner) naming another tenant or nobody on a create, build or service; filters or build labels that cannot be narrowed to the tenant; clients without a tenant key; build cache prunes; volume creates naming a volume that is not the tenant's; binding (`-v name:/path`) a named volume that does not exist yet",
+    TENANT_OWNER = "PC-1040", "with tenants isolated: an owner label (io.portcullis.owner) naming another tenant or nobody on a create, build or service; filters or build labels that cannot be narrowed to the tenant; clients without a tenant key; build cache prunes; volume creates naming a volume that is not the tenant's; binding (`-v name:/path`) a named volume that does not exist yet; container creates with `com.docker.swarm.*` labels",
         "ownership is stamped by Portcullis from the verified identity; a forged owner would hand the object to another tenant or hide it from its own",
         "[tenants] isolate, key",
         "leave io.portcullis.owner out (Portcullis sets it); create named volumes first (or use --mount type=volume), under names of your own";
@@ -140,7 +140,7 @@ rules! {
         "shared networks are the operator's: tenants join them, never change them",
         "[tenants] shared_networks",
         "ask the operator";
-    TENANT_QUOTA = "PC-1043", "with tenants isolated: creating a container, volume, network or service beyond the tenant's quota, or containers and services whose memory or CPU limits exceed it (or that set none)",
+    TENANT_QUOTA = "PC-1043", "with tenants isolated: creating a container, volume, network or service beyond the tenant's quota (a service's replicas count as containers), or containers and services whose memory or CPU limits exceed it (or that set none)",
         "one tenant must not exhaust the daemon's objects, memory or CPUs for the others",
         "[tenants] max_containers, max_volumes, max_networks, max_services, max_memory, max_cpus",
         "remove objects you no longer need, or give them lower limits";

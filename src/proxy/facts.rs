@@ -107,7 +107,9 @@ fn owner_filter(tenant: &str) -> String {
 }
 
 /// How many containers (stopped ones included), volumes, networks or services the
-/// daemon lists with `tenant`'s owner label.
+/// daemon lists with `tenant`'s owner label. Containers count as
+/// [`crate::tenant::quota::container_count`] defines: tasks of the tenant's replicated
+/// services through their service's replica count.
 async fn count_owned(
     state: &Arc<ProxyState>,
     kind: Kind,
@@ -131,7 +133,38 @@ async fn count_owned(
         (_, Some(v)) => v.as_array(),
         _ => None,
     };
+    if kind == Kind::Container {
+        let path = format!("/services?filters={}", owner_filter(tenant));
+        let svcs = services(state, &path).await?;
+        let none = Vec::new();
+        let svcs = svcs.as_ref().and_then(|v| v.as_array()).unwrap_or(&none);
+        let ids = crate::tenant::quota::replicated(svcs);
+        let tasks = tasks_of(state, &ids).await?;
+        let tasks = tasks.as_ref().and_then(|v| v.as_array()).unwrap_or(&none);
+        return Ok(Some(crate::tenant::quota::container_count(
+            list.unwrap_or(&none),
+            svcs,
+            tasks,
+        )));
+    }
     Ok(Some(list.map_or(0, Vec::len)))
+}
+
+/// The tasks of the services `ids` (none for none: no request), whose status names
+/// their containers.
+async fn tasks_of(
+    state: &Arc<ProxyState>,
+    ids: &std::collections::HashSet<&str>,
+) -> Result<Option<serde_json::Value>, ProxyError> {
+    if ids.is_empty() {
+        return Ok(None);
+    }
+    let by_id: serde_json::Map<String, serde_json::Value> = ids
+        .iter()
+        .map(|id| (id.to_string(), serde_json::Value::Bool(true)))
+        .collect();
+    let filters = serde_json::json!({ "service": by_id }).to_string();
+    services(state, &format!("/tasks?filters={}", enc(&filters))).await
 }
 
 /// Container inspects in flight at once when counting a tenant's memory and CPUs.
@@ -152,7 +185,8 @@ async fn services(
 
 /// The memory and CPU limits `tenant`'s containers (all of them, stopped ones too;
 /// swarm tasks are counted through their service) and services hold: one list of
-/// containers, an inspect of each (the list has no limits), one list of services.
+/// services and one of their tasks, one list of containers, an inspect of each (the
+/// list has no limits).
 async fn usage(
     state: &Arc<ProxyState>,
     tenant: &str,
@@ -160,13 +194,29 @@ async fn usage(
     use crate::tenant::quota;
     let filters = owner_filter(tenant);
     let mut usage = quota::Usage::default();
+    // The tenant's services and their tasks first: only containers swarm reports as
+    // tasks of one of them are left to their service (a swarm label proves nothing: it
+    // can come from the client or from the image).
+    let services = services(state, &format!("/services?filters={filters}")).await?;
+    let services: &[serde_json::Value] = services
+        .as_ref()
+        .and_then(|v| v.as_array())
+        .map_or(&[], Vec::as_slice);
+    let service_ids: std::collections::HashSet<&str> =
+        services.iter().filter_map(|s| s["ID"].as_str()).collect();
+    let tasks = tasks_of(state, &service_ids).await?;
+    let tasks: &[serde_json::Value] = tasks
+        .as_ref()
+        .and_then(|v| v.as_array())
+        .map_or(&[], Vec::as_slice);
+    let of_tasks = quota::task_containers(tasks, &service_ids);
     let list = inspect(state, &format!("/containers/json?all=1&filters={filters}")).await?;
     let paths: Vec<String> = list
         .as_ref()
         .and_then(|v| v.as_array())
         .into_iter()
         .flatten()
-        .filter(|c| !c["Labels"]["com.docker.swarm.service.id"].is_string())
+        .filter(|c| !quota::task_of(c, &of_tasks))
         .filter_map(|c| c["Id"].as_str())
         .map(|id| format!("/containers/{}/json", enc(id)))
         .collect();
@@ -183,13 +233,7 @@ async fn usage(
             usage.containers.push(quota::container_held(&v));
         }
     }
-    let list = services(state, &format!("/services?filters={filters}")).await?;
-    for s in list
-        .as_ref()
-        .and_then(|v| v.as_array())
-        .into_iter()
-        .flatten()
-    {
+    for s in services {
         let id = s["ID"].as_str().unwrap_or("");
         usage.services.push(quota::service_held(id, &s["Spec"]));
     }

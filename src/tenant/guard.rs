@@ -58,7 +58,7 @@ pub fn assess(
         need: Vec::new(),
     };
     g.path_target(view);
-    g.quota(view.op.kind);
+    g.quota(view);
     g.resources(view);
     g.scope(view);
     g.owner_labels(view);
@@ -92,6 +92,9 @@ pub fn assess(
     }
     (g.out, g.need)
 }
+
+/// The prefix of the labels swarm puts on its tasks' containers.
+const SWARM_LABELS: &str = "com.docker.swarm.";
 
 struct Guard<'a> {
     tenancy: &'a Tenancy,
@@ -218,8 +221,13 @@ impl<'a> Guard<'a> {
         }
     }
 
-    /// A create within the tenant's quota of its kind.
-    fn quota(&mut self, op: OpKind) {
+    /// A create within the tenant's quota of its kind; a service create or update
+    /// within `max_containers` by the tasks it adds.
+    fn quota(&mut self, view: &RequestView) {
+        let op = view.op.kind;
+        if matches!(op, OpKind::ServiceCreate | OpKind::ServiceUpdate) {
+            self.service_tasks(view);
+        }
         let kind = match op {
             OpKind::ContainerCreate => Kind::Container,
             OpKind::VolumeCreate => Kind::Volume,
@@ -228,6 +236,46 @@ impl<'a> Guard<'a> {
             _ => return,
         };
         self.quota_of(kind, 1);
+    }
+
+    /// A replicated service's tasks count as containers ([`quota::container_count`]): a
+    /// create adds its replicas, an update (a scale) what it adds to the running spec's.
+    /// A global service's tasks cannot be counted beforehand: refused under the quota.
+    fn service_tasks(&mut self, view: &RequestView) {
+        if self.tenancy.quotas.of(Kind::Container).is_none() {
+            return;
+        }
+        let Some(body) = view.body else { return };
+        let target = view.op.target.as_deref().unwrap_or("");
+        let (spec, old) = match view.op.kind {
+            OpKind::ServiceUpdate => match self.facts.services.get(target) {
+                // Looked up by path_target.
+                Some(Some(s)) => {
+                    let old = s.spec.as_ref().and_then(|o| quota::service_tasks(o).ok());
+                    match (&s.previous_spec, view.query.get("rollback")) {
+                        (Some(prev), Some("previous")) => (prev.clone(), old),
+                        _ => (body.to_value(), old),
+                    }
+                }
+                _ => return,
+            },
+            _ => (body.to_value(), None),
+        };
+        match quota::service_tasks(&spec) {
+            Err(why) => self.out.push(Violation {
+                rule: r::TENANT_QUOTA,
+                message: format!("{why} (the tenant's quota of containers counts every task)"),
+            }),
+            Ok(n) => {
+                let adding = n.saturating_sub(old.unwrap_or(0));
+                if adding > 0 {
+                    self.quota_of(
+                        Kind::Container,
+                        usize::try_from(adding).unwrap_or(usize::MAX),
+                    );
+                }
+            }
+        }
     }
 
     /// Room for `adding` more objects of `kind` within the tenant's quota.
@@ -240,11 +288,16 @@ impl<'a> Guard<'a> {
             None => self.want(Lookup::Count(kind, key.1)),
             Some(n) => {
                 let have = n.unwrap_or(0);
-                if have + adding > max {
+                if !matches!(have.checked_add(adding), Some(n) if n <= max) {
+                    let more = if adding > 1 {
+                        format!(" and asks for {adding} more")
+                    } else {
+                        String::new()
+                    };
                     self.out.push(Violation {
                         rule: r::TENANT_QUOTA,
                         message: format!(
-                            "the tenant {:?} has {have} {}s, its quota is {max}",
+                            "the tenant {:?} has {have} {}s, its quota is {max}{more}",
                             self.tenant.as_str(),
                             format!("{kind:?}").to_lowercase()
                         ),
@@ -354,9 +407,20 @@ impl<'a> Guard<'a> {
         ));
     }
 
-    /// Creates carry no forged owner, and have a body to stamp.
+    /// Creates carry no forged owner, and have a body to stamp; a container carries no
+    /// swarm label (swarm creates its tasks' containers itself, not through the API: a
+    /// client's `com.docker.swarm.service.id` would pass its container off as a task).
     fn owner_labels(&mut self, view: &RequestView) {
         let kind = view.op.kind;
+        if let (OpKind::ContainerCreate, Some(Json::Object(labels))) =
+            (kind, view.body.and_then(|b| b.get("Labels")))
+        {
+            if let Some(k) = labels.keys().find(|k| k.starts_with(SWARM_LABELS)) {
+                self.owner(format!(
+                    "the label {k:?} is swarm's: a container created through the API cannot carry {SWARM_LABELS}* labels"
+                ));
+            }
+        }
         if stamp::label_fields(kind).is_empty() {
             return;
         }
@@ -946,6 +1010,111 @@ mod tests {
                 other => panic!("{other:?}"),
             }
         }
+    }
+
+    /// A service's replicas count toward max_containers: a create by its replicas, a
+    /// scale by what it adds; a global service or a count beyond i64 is refused.
+    #[test]
+    fn service_replicas_count_as_containers() {
+        let p = Policy::from_toml(
+            "name = \"q\"\n[tenants]\nmax_containers = 10\n",
+            Path::new("q.toml"),
+        )
+        .unwrap();
+        let set = PolicySet::new(vec![p]).unwrap();
+        let mut f = facts();
+        f.counts.insert((Kind::Container, "alice".into()), Some(4));
+        f.services.insert(
+            "api".into(),
+            Some(crate::policy::ServiceFacts {
+                id: "s1".into(),
+                name: "api".into(),
+                labels: owned_by(Some("alice")),
+                spec: Some(serde_json::json!({"Name": "api",
+                    "Mode": {"Replicated": {"Replicas": 3}}})),
+                previous_spec: None,
+            }),
+        );
+        let decide = |target: &str, mode: &str, f: &Facts| {
+            let body = format!(
+                r#"{{"Name":"api","Mode":{mode},"TaskTemplate":{{"ContainerSpec":{{"Image":"busybox"}}}}}}"#
+            );
+            match pipeline::check(
+                &set,
+                &client("alice"),
+                &Method::POST,
+                target,
+                Some(body.as_bytes()),
+                f,
+            ) {
+                Outcome::Decided { decision, .. } => decision,
+                other => panic!("{other:?}"),
+            }
+        };
+        let create = "/v1.41/services/create";
+        let scale = "/v1.41/services/api/update?version=1";
+        assert_eq!(
+            decide(create, r#"{"Replicated":{"Replicas":6}}"#, &f),
+            Decision::Allow(vec![])
+        );
+        let d = decide(create, r#"{"Replicated":{"Replicas":7}}"#, &f);
+        let Decision::Deny(v) = &d else {
+            panic!("{d:?}")
+        };
+        assert_eq!(rules(&d), ["PC-1043"]);
+        assert!(
+            v[0].message
+                .contains("has 4 containers, its quota is 10 and asks for 7 more"),
+            "{v:?}"
+        );
+        // Scaling api from 3 to 9 adds 6; to 10 adds 7; scaling down always passes.
+        assert_eq!(
+            decide(scale, r#"{"Replicated":{"Replicas":9}}"#, &f),
+            Decision::Allow(vec![])
+        );
+        assert_eq!(
+            rules(&decide(scale, r#"{"Replicated":{"Replicas":10}}"#, &f)),
+            ["PC-1043"]
+        );
+        f.counts.insert((Kind::Container, "alice".into()), Some(20));
+        assert_eq!(
+            decide(scale, r#"{"Replicated":{"Replicas":1}}"#, &f),
+            Decision::Allow(vec![])
+        );
+        // A replica count the daemon reads as a uint64 beyond i64, and global mode.
+        for mode in [
+            r#"{"Replicated":{"Replicas":18446744073709551615}}"#,
+            r#"{"Global":{}}"#,
+        ] {
+            let d = decide(create, mode, &f);
+            assert!(rules(&d).contains(&"PC-1043"), "{mode}: {d:?}");
+        }
+        // At the top of usize the sum is refused, not wrapped.
+        f.counts
+            .insert((Kind::Container, "alice".into()), Some(usize::MAX));
+        assert_eq!(
+            rules(&decide(create, r#"{"Replicated":{"Replicas":2}}"#, &f)),
+            ["PC-1043"]
+        );
+    }
+
+    /// A container cannot pass itself off as a swarm task with swarm's labels.
+    #[test]
+    fn containers_cannot_carry_swarm_labels() {
+        let (d, _, _) = run(
+            "alice",
+            Method::POST,
+            "/v1.41/containers/create",
+            Some(r#"{"Image":"busybox","Labels":{"com.docker.swarm.service.id":"s1"}}"#),
+        );
+        assert_eq!(rules(&d), ["PC-1040"]);
+        let (d, _, _) = run(
+            "alice",
+            Method::POST,
+            "/v1.41/containers/create",
+            Some(r#"{"Image":"busybox","Labels":{"com.docker.swarmy":"x"}}"#),
+        );
+        assert_eq!(d, Decision::Allow(vec![]));
     }
 
     #[test]

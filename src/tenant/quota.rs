@@ -11,6 +11,8 @@
 //!
 //! Pure: the daemon's answers come in as a [`Usage`].
 
+use std::collections::HashSet;
+
 use serde::Deserialize;
 
 use crate::docker::json::Json;
@@ -138,19 +140,88 @@ pub fn container_held(v: &serde_json::Value) -> Held {
     }
 }
 
-/// How many tasks of a service run at once: `Err` for global services (one per node,
-/// so its total cannot be known from the spec).
-fn service_tasks(spec: &serde_json::Value) -> Result<i64, &'static str> {
+/// How many tasks of a service run at once: `Err` (why) for global services (one per
+/// node, so its total cannot be known from the spec) and for a count that does not fit
+/// an `i64` (the daemon reads a `uint64`: counting it as anything else would let it by).
+/// An absent or `null` count is one task, as the daemon defaults it.
+pub fn service_tasks(spec: &serde_json::Value) -> Result<i64, &'static str> {
     let mode = &spec["Mode"];
     if mode.get("Global").is_some() || mode.get("GlobalJob").is_some() {
-        return Err("a global service runs one task per node");
+        return Err("a global service runs one task per node, so its tasks cannot be counted: use replicated mode");
     }
     let n = if let Some(job) = mode.get("ReplicatedJob") {
-        job["MaxConcurrent"].as_i64()
+        &job["MaxConcurrent"]
     } else {
-        mode["Replicated"]["Replicas"].as_i64()
+        &mode["Replicated"]["Replicas"]
     };
-    Ok(n.unwrap_or(1).max(0))
+    if n.is_null() {
+        return Ok(1);
+    }
+    match n.as_i64() {
+        Some(n) => Ok(n.max(0)),
+        None => Err("the service's replica count is not a number up to 9223372036854775807"),
+    }
+}
+
+/// The containers of the `tasks` (the daemon's task list) of the services `ids`, as
+/// swarm reports them in each task's status. Only this proves a container is a task:
+/// its `com.docker.swarm.service.id` label can come from the client or from the
+/// labels of the image it runs.
+pub fn task_containers<'a>(
+    tasks: &'a [serde_json::Value],
+    ids: &HashSet<&str>,
+) -> HashSet<&'a str> {
+    tasks
+        .iter()
+        .filter(|t| t["ServiceID"].as_str().is_some_and(|id| ids.contains(id)))
+        .filter_map(|t| t["Status"]["ContainerStatus"]["ContainerID"].as_str())
+        .filter(|id| !id.is_empty())
+        .collect()
+}
+
+/// Whether the container `c` (an entry of the daemon's container list) is one of the
+/// task containers `tasks` ([`task_containers`]).
+pub fn task_of(c: &serde_json::Value, tasks: &HashSet<&str>) -> bool {
+    c["Id"].as_str().is_some_and(|id| tasks.contains(id))
+}
+
+/// The tenant's replicated services, by id (those [`container_count`] counts by their
+/// replicas).
+pub fn replicated(services: &[serde_json::Value]) -> HashSet<&str> {
+    services
+        .iter()
+        .filter(|s| {
+            let mode = &s["Spec"]["Mode"];
+            mode.get("Global").is_none() && mode.get("GlobalJob").is_none()
+        })
+        .filter_map(|s| s["ID"].as_str())
+        .collect()
+}
+
+/// The containers a tenant holds for `max_containers`: each container it has (stopped
+/// ones too) that is not a task of one of its replicated services, plus the replica
+/// count of each of these services (what swarm will keep running, whether its tasks
+/// have started yet or not). Tasks of a global service count as the containers they
+/// are; `tasks`: the daemon's task list of the tenant's services. Saturates at
+/// `usize::MAX` (more than any quota) rather than wrapping, and a service whose count
+/// cannot be read holds `usize::MAX`.
+pub fn container_count(
+    containers: &[serde_json::Value],
+    services: &[serde_json::Value],
+    tasks: &[serde_json::Value],
+) -> usize {
+    let ids = replicated(services);
+    let mut total: usize = 0;
+    for s in services {
+        if s["ID"].as_str().is_some_and(|id| ids.contains(id)) {
+            let n = service_tasks(&s["Spec"])
+                .map_or(usize::MAX, |n| usize::try_from(n).unwrap_or(usize::MAX));
+            total = total.saturating_add(n);
+        }
+    }
+    let of_tasks = task_containers(tasks, &ids);
+    let own = containers.iter().filter(|c| !task_of(c, &of_tasks)).count();
+    total.saturating_add(own)
 }
 
 /// A service's limits times its tasks, from its spec (as JSON).
@@ -193,7 +264,7 @@ pub struct Ask {
     /// checked for it; `Some(None)` when it asks for no limit.
     pub memory: Option<Option<i64>>,
     pub nano_cpus: Option<Option<i64>>,
-    /// Why the request's total cannot be known (a global service).
+    /// Why the request's total cannot be known (a global service, a huge count).
     pub uncountable: Option<&'static str>,
 }
 
@@ -258,7 +329,7 @@ pub fn exceeded(limits: Limits, usage: &Usage, ask: &Ask) -> Vec<String> {
     let mut out = Vec::new();
     if let (Some(why), true) = (ask.uncountable, limits.any()) {
         out.push(format!(
-            "{why}, so its memory and CPUs cannot be counted against the tenant's quota: use replicated mode"
+            "{why} (the tenant's memory and CPU quotas count every task)"
         ));
         return out;
     }
@@ -367,6 +438,47 @@ mod tests {
     use serde_json::json;
 
     const G: i64 = 1 << 30;
+
+    /// Only containers swarm reports as tasks of the tenant's replicated services are
+    /// counted through their replicas; a swarm label proves nothing.
+    #[test]
+    fn containers_count_tasks_through_their_service() {
+        let svcs = [
+            json!({"ID": "s1", "Spec": {"Mode": {"Replicated": {"Replicas": 5}}}}),
+            json!({"ID": "g1", "Spec": {"Mode": {"Global": {}}}}),
+        ];
+        let c =
+            |id: &str, sid: &str| json!({"Id": id, "Labels": {"com.docker.swarm.service.id": sid}});
+        let task = |sid: &str, cid: &str| json!({"ServiceID": sid, "Status": {"ContainerStatus": {"ContainerID": cid}}});
+        let tasks = [
+            task("s1", "t1"),
+            task("s1", "t2"),
+            task("g1", "g"),
+            task("s1", ""),
+        ];
+        let containers = [
+            json!({"Id": "plain", "Labels": {}}),
+            c("t1", "s1"),
+            c("t2", "s1"),
+            c("g", "g1"),
+            c("forged", "s1"),
+        ];
+        // 5 replicas of s1, plus the plain, global-task and forged-label containers.
+        assert_eq!(container_count(&containers, &svcs, &tasks), 8);
+        let ids = ["s1", "g1"].into_iter().collect();
+        let of = task_containers(&tasks, &ids);
+        assert!(task_of(&c("t1", "s1"), &of));
+        assert!(task_of(&c("g", "g1"), &of));
+        assert!(!task_of(&c("forged", "s1"), &of));
+        let huge = [
+            json!({"ID": "h", "Spec": {"Mode": {"Replicated": {"Replicas": u64::MAX}}}}),
+            json!({"ID": "i", "Spec": {"Mode": {"Replicated": {"Replicas": i64::MAX}}}}),
+            json!({"ID": "j", "Spec": {"Mode": {"Replicated": {"Replicas": i64::MAX}}}}),
+        ];
+        assert_eq!(container_count(&containers, &huge[..1], &[]), usize::MAX);
+        // Two counts of 2^63-1 and 5 containers: saturated, not wrapped.
+        assert_eq!(container_count(&containers, &huge[1..], &[]), usize::MAX);
+    }
 
     #[test]
     fn sizes_read_as_the_docker_cli_reads_them() {
@@ -544,5 +656,13 @@ mod tests {
         assert!(exceeded(Limits::default(), &u, &ask_service(&global, "")).is_empty());
         let unlimited = json!({"Name": "x"});
         assert_eq!(exceeded(LIMITS, &u, &ask_service(&unlimited, "")).len(), 2);
+        // A count beyond i64 (the daemon reads a uint64) is refused, not read as 1.
+        let huge = json!({"Mode": {"Replicated": {"Replicas": u64::MAX}},
+            "TaskTemplate": {"Resources": {"Limits": {"MemoryBytes": 1, "NanoCPUs": 1}}}});
+        assert!(service_tasks(&huge).is_err());
+        let msgs = exceeded(LIMITS, &u, &ask_service(&huge, ""));
+        assert!(msgs[0].contains("replica count"), "{msgs:?}");
+        let null = json!({"Mode": {"Replicated": {"Replicas": null}}});
+        assert_eq!(service_tasks(&null), Ok(1));
     }
 }

@@ -265,10 +265,13 @@ fn tenants_through_portcullis() {
                 assert_missing(&alice(&args), what);
             }
             d.direct_ok(&["exec", "ops-data", "true"]);
-            // Not listed: the operator's other containers stay hidden.
+            // Not listed: the operator's other containers stay hidden. (--pull never:
+            // on a create's 404 the CLI would otherwise try to pull the image.)
             let out = alice(&[
                 "run",
                 "--rm",
+                "--pull",
+                "never",
                 "--volumes-from",
                 "operator-web",
                 TEST_IMAGE,

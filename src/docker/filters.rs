@@ -87,6 +87,14 @@ impl Filters {
         labels.insert(format!("{key}={value}"), true);
     }
 
+    /// Replace every value of the filter `name` by `value`.
+    pub fn set_only(&mut self, name: &str, value: &str) {
+        self.fields.insert(
+            name.to_string(),
+            BTreeMap::from([(value.to_string(), true)]),
+        );
+    }
+
     /// The canonical (current) JSON form dockerd reads first.
     pub fn to_json(&self) -> String {
         serde_json::to_string(&self.fields).expect("a map of strings and booleans serialises")

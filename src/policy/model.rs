@@ -437,6 +437,12 @@ impl Policy {
             return Err(errors);
         }
         let c = raw.containers;
+        // An operator container the policy allows as a --volumes-from source is shared
+        // with tenants for that use only.
+        let tenancy = crate::tenant::Tenancy {
+            shared_volumes_from: c.volumes_from_allowed.clone(),
+            ..tenancy
+        };
         Ok(Policy {
             name: raw.name,
             mode: raw.mode,

@@ -294,7 +294,7 @@ async fn inspect(
 }
 
 /// GET `path` from the daemon; `None` when it answers with one of the `absent` statuses.
-async fn get_json(
+pub(super) async fn get_json(
     state: &Arc<ProxyState>,
     path: &str,
     absent: &[StatusCode],

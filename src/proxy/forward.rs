@@ -173,24 +173,34 @@ pub fn respond(
 }
 
 /// Largest answer read whole to be narrowed for a tenant (`/system/df`: one JSON
-/// document listing images, containers and volumes).
+/// document listing images, containers and volumes; a network list).
 pub const MAX_NARROWED_RESPONSE: usize = 16 << 20;
 
-/// Narrow a successful `/system/df` answer to `tenant`'s objects
-/// ([`crate::tenant::respond::narrow_system_df`]): read whole (capped), narrowed,
+/// How a tenant's answer is narrowed in the respond phase ([`crate::tenant::respond`]).
+pub enum Narrow {
+    /// `/system/df`: to the tenant's own objects.
+    SystemDf(crate::tenant::Tenant),
+    /// A network list: the daemon's predefined networks matching the client's filters
+    /// are fetched from this path and added.
+    BuiltinNetworks(String),
+}
+
+/// Narrow a successful answer for a tenant ([`Narrow`]): read whole (capped), changed,
 /// re-serialised. Other statuses pass unchanged.
 pub fn narrow_response(
+    state: Arc<ProxyState>,
     resp: Response<ProxyBody>,
-    tenant: crate::tenant::Tenant,
+    narrow: Narrow,
 ) -> std::pin::Pin<
     Box<dyn std::future::Future<Output = Result<Response<ProxyBody>, ProxyError>> + Send>,
 > {
-    Box::pin(narrow_answer(resp, tenant))
+    Box::pin(narrow_answer(state, resp, narrow))
 }
 
 async fn narrow_answer(
+    state: Arc<ProxyState>,
     resp: Response<ProxyBody>,
-    tenant: crate::tenant::Tenant,
+    narrow: Narrow,
 ) -> Result<Response<ProxyBody>, ProxyError> {
     if resp.status() != StatusCode::OK {
         return Ok(resp);
@@ -212,7 +222,14 @@ async fn narrow_answer(
     }
     let mut value: serde_json::Value = serde_json::from_slice(&bytes)
         .map_err(|e| DaemonError::Unreachable(format!("the daemon's answer is not JSON: {e}")))?;
-    crate::tenant::respond::narrow_system_df(&mut value, &tenant);
+    match narrow {
+        Narrow::SystemDf(tenant) => crate::tenant::respond::narrow_system_df(&mut value, &tenant),
+        Narrow::BuiltinNetworks(path) => {
+            if let Some(builtins) = super::facts::get_json(&state, &path, &[]).await? {
+                crate::tenant::respond::add_builtin_networks(&mut value, builtins);
+            }
+        }
+    }
     let out = serde_json::to_vec(&value)
         .map_err(|e| ProxyError::Internal(format!("cannot re-encode the answer: {e}")))?;
     parts.headers.remove(header::TRANSFER_ENCODING);

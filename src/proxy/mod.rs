@@ -183,8 +183,8 @@ pub async fn handle(
     let mut log = RequestLog::new(&conn, req.method(), req.uri(), state.observers.clone());
     let processed = process(&state, &conn, req, &mut log).await;
     let processed = match processed {
-        // The respond phase's narrowing of a tenant's /system/df.
-        Ok((resp, Some(tenant))) => forward::narrow_response(resp, tenant).await,
+        // The respond phase's narrowing of a tenant's /system/df and network lists.
+        Ok((resp, Some(narrow))) => forward::narrow_response(state.clone(), resp, narrow).await,
         Ok((resp, None)) => Ok(resp),
         Err(e) => Err(e),
     };
@@ -215,7 +215,7 @@ async fn process(
     conn: &Arc<ConnInfo>,
     mut req: Request<Incoming>,
     log: &mut RequestLog,
-) -> Result<(Response<ProxyBody>, Option<crate::tenant::Tenant>), ProxyError> {
+) -> Result<(Response<ProxyBody>, Option<forward::Narrow>), ProxyError> {
     // Framing.
     framing::check(&req)?;
 
@@ -304,6 +304,13 @@ async fn process(
 
     // Rewrite, then serialise the checked value once: it is what is forwarded, never
     // the client's bytes.
+    // A tenant's network list also gets the predefined networks its filters match.
+    let builtins = match (&tenant, target.op.kind) {
+        (Some(_), crate::docker::route::OpKind::NetworkList) => {
+            crate::tenant::respond::builtin_networks_query(&target.query)
+        }
+        _ => None,
+    };
     pipeline::rewrite(&mut target, inspected.as_mut(), &facts, tenant.as_ref());
     let forward_body = match &inspected {
         Some(value) => {
@@ -333,7 +340,15 @@ async fn process(
     // Respond: a tenant's /system/df is narrowed to its own objects.
     let narrow_body = crate::tenant::scope::narrowing(target.op.kind)
         == crate::tenant::scope::Narrowing::ResponseBody;
-    let narrow = if narrow_body { tenant } else { None };
+    let narrow = match builtins {
+        Some(q) => Some(forward::Narrow::BuiltinNetworks(format!(
+            "{}?{}",
+            target.canonical.to_upstream(),
+            q.encode()
+        ))),
+        None if narrow_body => tenant.map(forward::Narrow::SystemDf),
+        None => None,
+    };
     let resp = forward::respond(state, conn, &parts.method, resp, client_upgrade, log)?;
     Ok((resp, narrow))
 }

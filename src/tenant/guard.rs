@@ -175,11 +175,23 @@ impl<'a> Guard<'a> {
     /// Check the tenant's reach of `kind` object `name`; `Some(false)` when it does not
     /// exist, `None` while unknown or reached.
     fn check(&mut self, kind: Kind, name: &str, how: Use) -> Option<bool> {
+        self.check_shared(kind, name, how, false)
+    }
+
+    /// [`Self::check`], with the object shared for this use when `shared_here` (and it
+    /// is the operator's).
+    fn check_shared(
+        &mut self,
+        kind: Kind,
+        name: &str,
+        how: Use,
+        shared_here: bool,
+    ) -> Option<bool> {
         match self.known(kind, name) {
             Known::Unknown | Known::Unowned => None,
             Known::Absent => Some(false),
             Known::Found(labels, shared) => {
-                match access::reach(self.tenant, labels, shared, how) {
+                match access::reach(self.tenant, labels, shared || shared_here, how) {
                     Reach::Own | Reach::Shared => {}
                     Reach::Hidden => self.hidden(kind, name),
                     Reach::SharedReadOnly => self.out.push(Violation {
@@ -506,8 +518,11 @@ impl<'a> Guard<'a> {
             }
         }
         for spec in strings(hc, "VolumesFrom") {
-            let name = spec.split(':').next().unwrap_or("");
-            self.check(Kind::Container, name, Use::Use);
+            // The policy's volumes_from_allowed sources are shared for this use only
+            // (matched as the policy matches them, by the name the request gives).
+            let name = crate::docker::binds::volumes_from_source(spec);
+            let shared = self.tenancy.shared_volumes_from.iter().any(|s| s == name);
+            self.check_shared(Kind::Container, name, Use::Use, shared);
         }
         for link in strings(hc, "Links") {
             if let Some((name, _)) = crate::docker::link::link_parts(link) {
@@ -668,7 +683,7 @@ mod tests {
 
     fn set() -> PolicySet {
         let p = Policy::from_toml(
-            "name = \"t\"\n[tenants]\nisolate = true\nshared_networks = [\"infra\"]\n",
+            "name = \"t\"\n[containers]\nvolumes_from_allowed = [\"ops-data\", \"bobs-data\"]\n[tenants]\nisolate = true\nshared_networks = [\"infra\"]\n",
             Path::new("t.toml"),
         )
         .unwrap();
@@ -704,6 +719,22 @@ mod tests {
         f.containers
             .insert("c0ffee".into(), f.containers["web"].clone());
         f.containers.insert("gone".into(), None);
+        // The operator's ops-data and ops-other, and bob's bobs-data.
+        for (name, owner) in [
+            ("ops-data", None),
+            ("ops-other", None),
+            ("bobs-data", Some("bob")),
+        ] {
+            f.containers.insert(
+                name.into(),
+                Some(ContainerFacts {
+                    id: format!("id-{name}"),
+                    name: name.into(),
+                    labels: owned_by(owner),
+                    ..Default::default()
+                }),
+            );
+        }
         f.execs.insert(
             "e1".into(),
             Some(ExecFacts {
@@ -926,6 +957,56 @@ mod tests {
             assert_eq!(d, Decision::Allow(vec![]), "{source}");
             let m = &body.unwrap()["TaskTemplate"]["ContainerSpec"]["Mounts"][0];
             assert_eq!(m["VolumeOptions"]["Labels"][OWNER_LABEL], "alice");
+        }
+    }
+
+    #[test]
+    fn volumes_from_allowed_sources_are_shared_for_volumes_from_only() {
+        let create = |cn: &str, hc: &str| {
+            run(
+                cn,
+                Method::POST,
+                "/v1.41/containers/create",
+                Some(&format!(r#"{{"Image":"busybox","HostConfig":{hc}}}"#)),
+            )
+            .0
+        };
+        // The operator's container the policy allows as a --volumes-from source.
+        for hc in [
+            r#"{"VolumesFrom":["ops-data"]}"#,
+            r#"{"VolumesFrom":["ops-data:ro"]}"#,
+        ] {
+            assert_eq!(create("alice", hc), Decision::Allow(vec![]), "{hc}");
+        }
+        // Nothing else of it, nor an operator container the policy does not list, nor
+        // another tenant's container of a listed name.
+        for hc in [
+            r#"{"NetworkMode":"container:ops-data"}"#,
+            r#"{"PidMode":"container:ops-data"}"#,
+            r#"{"Links":["ops-data:d"]}"#,
+            r#"{"VolumesFrom":["ops-other"]}"#,
+            r#"{"VolumesFrom":["bobs-data"]}"#,
+        ] {
+            let d = create("alice", hc);
+            assert!(pipeline::hidden(&d).is_some(), "{hc}: {d:?}");
+        }
+        assert_eq!(
+            create("bob", r#"{"VolumesFrom":["bobs-data"]}"#),
+            Decision::Allow(vec![])
+        );
+        for (method, t) in [
+            (Method::GET, "/v1.41/containers/ops-data/json"),
+            (Method::POST, "/v1.41/containers/ops-data/exec"),
+            (Method::POST, "/v1.41/containers/ops-data/stop"),
+            (Method::DELETE, "/v1.41/containers/ops-data?force=1"),
+        ] {
+            let body = t.ends_with("/exec").then_some(r#"{"Cmd":["id"]}"#);
+            let (d, _, _) = run("alice", method, t, body);
+            assert_eq!(
+                pipeline::hidden(&d),
+                Some("No such container: ops-data"),
+                "{t}"
+            );
         }
     }
 

@@ -103,6 +103,9 @@ pub struct Tenancy {
     pub anonymous: String,
     /// Operator networks shared with every tenant (names or ids), see [`access::reach`].
     pub shared_networks: Vec<String>,
+    /// Operator containers shared for `--volumes-from` only (the policy's
+    /// `containers.volumes_from_allowed`), see [`access::reach`].
+    pub shared_volumes_from: Vec<String>,
     pub quotas: Quotas,
     /// Where each tenant's image names live, if the policy confines them.
     pub image_prefix: Option<images::ImagePrefix>,
@@ -143,6 +146,7 @@ impl Default for Tenancy {
             source: KeySource::CommonName,
             anonymous: DEFAULT_ANONYMOUS_TENANT.to_string(),
             shared_networks: Vec::new(),
+            shared_volumes_from: Vec::new(),
             quotas: Quotas::default(),
             image_prefix: None,
             allow_image_load: false,
@@ -272,6 +276,8 @@ impl TenancyFile {
                 source,
                 anonymous,
                 shared_networks,
+                // Set from the policy's containers.volumes_from_allowed.
+                shared_volumes_from: Vec::new(),
                 quotas: Quotas {
                     containers: self.max_containers,
                     volumes: self.max_volumes,

@@ -146,7 +146,7 @@ fn tenants_through_portcullis() {
     let policy = work.path().join("tenants.toml");
     fs::write(
         &policy,
-        "name = \"tenants\"\ndescription = \"isolated tenants\"\n[tenants]\nisolate = true\nmax_volumes = 3\n",
+        "name = \"tenants\"\ndescription = \"isolated tenants\"\n[containers]\nvolumes_from_allowed = [\"ops-data\"]\n[tenants]\nisolate = true\nmax_volumes = 3\n",
     )
     .unwrap();
     let proxy = Proxy::start(d.socket(), &certs, Some(&policy), &[]);
@@ -228,12 +228,30 @@ fn tenants_through_portcullis() {
         let out = alice(&["volume", "ls", "-q"]);
         assert_ok(&out, "alice volume ls");
         assert_eq!(lines(&stdout_of(&out)), ["alice-vol"]);
+        // Networks: the tenant's own and the daemon's predefined ones, which everyone
+        // may name; a type=custom filter leaves the predefined ones out.
+        let sorted = |out: &std::process::Output| {
+            let text = stdout_of(out);
+            let mut names: Vec<String> = lines(&text).into_iter().map(str::to_string).collect();
+            names.sort_unstable();
+            names
+        };
         let out = bob(&["network", "ls", "--format", "{{.Name}}"]);
         assert_ok(&out, "bob network ls");
-        assert!(lines(&stdout_of(&out)).is_empty(), "{}", show(&out));
+        assert_eq!(sorted(&out), ["bridge", "host", "none"]);
         let out = alice(&["network", "ls", "--format", "{{.Name}}"]);
         assert_ok(&out, "alice network ls");
-        assert_eq!(lines(&stdout_of(&out)), ["alice-net"]);
+        assert_eq!(sorted(&out), ["alice-net", "bridge", "host", "none"]);
+        let out = alice(&[
+            "network",
+            "ls",
+            "--format",
+            "{{.Name}}",
+            "--filter",
+            "type=custom",
+        ]);
+        assert_ok(&out, "alice network ls type=custom");
+        assert_eq!(sorted(&out), ["alice-net"]);
         // A client's own filter cannot widen the view.
         let out = bob(&[
             "ps",
@@ -251,6 +269,58 @@ fn tenants_through_portcullis() {
             assert!(all.lines().any(|l| l == name), "{name} missing: {all}");
         }
     });
+
+    cases.run(
+        "an operator container in volumes_from_allowed serves --volumes-from only",
+        || {
+            // The operator's (no owner label), made on the daemon directly.
+            d.direct_ok(&[
+                "run", "-d", "--name", "ops-data", "-v", "/certs", TEST_IMAGE, "sleep", "300",
+            ]);
+            d.direct_ok(&[
+                "exec",
+                "ops-data",
+                "sh",
+                "-c",
+                "echo operator-cert > /certs/c",
+            ]);
+            let out = alice(&[
+                "run",
+                "--rm",
+                "--volumes-from",
+                "ops-data:ro",
+                TEST_IMAGE,
+                "cat",
+                "/certs/c",
+            ]);
+            assert_ok(&out, "alice --volumes-from ops-data");
+            assert_eq!(stdout_of(&out).trim(), "operator-cert");
+            for (what, args) in [
+                ("inspect", vec!["container", "inspect", "ops-data"]),
+                ("exec", vec!["exec", "ops-data", "true"]),
+                ("stop", vec!["stop", "ops-data"]),
+                // (rm -f would hide the 404: the CLI ignores missing containers then.)
+                ("rm", vec!["rm", "ops-data"]),
+            ] {
+                assert_missing(&alice(&args), what);
+            }
+            d.direct_ok(&["exec", "ops-data", "true"]);
+            // Not listed: the operator's other containers stay hidden. (--pull never:
+            // on a create's 404 the CLI would otherwise try to pull the image.)
+            let out = alice(&[
+                "run",
+                "--rm",
+                "--pull",
+                "never",
+                "--volumes-from",
+                "operator-web",
+                TEST_IMAGE,
+                "true",
+            ]);
+            assert_missing(&out, "--volumes-from operator-web");
+            let _ = d.direct(&["rm", "-f", "ops-data"]);
+        },
+    );
 
     cases.run("system df shows only the tenant's containers", || {
         let out = bob(&["system", "df", "-v"]);

@@ -467,3 +467,69 @@ async fn checked_containers_are_forwarded_by_id() {
         )
     );
 }
+
+/// A tenant's network list: the daemon's answer under the owner filter, plus the
+/// predefined networks that match the client's own filters (`type=builtin` added), asked
+/// for apart; a client `type=custom` filter gets none.
+#[tokio::test]
+async fn a_tenants_network_list_adds_the_predefined_networks() {
+    let p = InProc::start().await.with_daemon(|seen| {
+        let line = seen.line();
+        let body = if line.contains("%22type%22%3A%7B%22builtin%22%3Atrue%7D") {
+            r#"[{"Id":"b1","Name":"bridge"},{"Id":"h1","Name":"host"},{"Id":"z1","Name":"none"}]"#
+        } else {
+            r#"[{"Id":"n1","Name":"mine"}]"#
+        };
+        Answer::Json("200 OK", body.into())
+    });
+    let list = |query: &str| {
+        let addr = p.addr.clone();
+        let req =
+            format!("GET /v1.41/networks{query} HTTP/1.1\r\nHost: d\r\nConnection: close\r\n\r\n");
+        async move { crate::common::wire::exchange(&addr, req, 1).await }
+    };
+    let names = |reply: &crate::common::wire::Reply| -> Vec<String> {
+        let r = reply.only();
+        assert_eq!(r.status, 200, "{}", reply.raw);
+        let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n["Name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let lines = |rec: &Record| -> Vec<String> {
+        rec.forwarded()
+            .iter()
+            .map(|s| s.line().to_string())
+            .collect()
+    };
+
+    assert_eq!(names(&list("").await), ["mine", "bridge", "host", "none"]);
+    assert_eq!(
+        lines(&p.rec),
+        [
+            "GET /v1.41/networks?filters=%7B%22label%22%3A%7B%22io.portcullis.owner%3Danonymous%22%3Atrue%7D%7D HTTP/1.1",
+            "GET /v1.41/networks?filters=%7B%22type%22%3A%7B%22builtin%22%3Atrue%7D%7D HTTP/1.1",
+        ]
+    );
+    p.rec.clear();
+
+    // The client's filters apply to both requests: {"name":["b"]}.
+    assert_eq!(
+        names(&list("?filters=%7B%22name%22%3A%5B%22b%22%5D%7D").await),
+        ["mine", "bridge", "host", "none"]
+    );
+    assert_eq!(
+        lines(&p.rec)[1],
+        "GET /v1.41/networks?filters=%7B%22name%22%3A%7B%22b%22%3Atrue%7D%2C%22type%22%3A%7B%22builtin%22%3Atrue%7D%7D HTTP/1.1"
+    );
+    p.rec.clear();
+
+    // {"type":["custom"]}: the daemon's answer alone.
+    assert_eq!(
+        names(&list("?filters=%7B%22type%22%3A%5B%22custom%22%5D%7D").await),
+        ["mine"]
+    );
+    assert_eq!(lines(&p.rec).len(), 1, "{:?}", lines(&p.rec));
+}

@@ -761,6 +761,17 @@ mod tests {
         f
     }
 
+    /// A container create by `cn` with the HostConfig `hc`: the decision.
+    fn create_with(cn: &str, hc: &str) -> Decision {
+        run(
+            cn,
+            Method::POST,
+            "/v1.41/containers/create",
+            Some(&format!(r#"{{"Image":"busybox","HostConfig":{hc}}}"#)),
+        )
+        .0
+    }
+
     fn run(
         cn: &str,
         method: Method,
@@ -880,15 +891,6 @@ mod tests {
 
     #[test]
     fn references_resolve_to_the_tenants_own_objects() {
-        let create = |cn: &str, hc: &str| {
-            run(
-                cn,
-                Method::POST,
-                "/v1.41/containers/create",
-                Some(&format!(r#"{{"Image":"busybox","HostConfig":{hc}}}"#)),
-            )
-            .0
-        };
         for hc in [
             r#"{"Binds":["bobs:/d"]}"#,
             r#"{"Mounts":[{"Type":"volume","Source":"bobs","Target":"/d"}]}"#,
@@ -899,23 +901,23 @@ mod tests {
             r#"{"NetworkMode":"front"}"#,
         ] {
             let who = if hc.contains("bobs") { "alice" } else { "bob" };
-            let d = create(who, hc);
+            let d = create_with(who, hc);
             assert!(pipeline::hidden(&d).is_some(), "{hc}: {d:?}");
         }
         assert_eq!(
-            create("alice", r#"{"Binds":["data:/d"],"VolumesFrom":["web"]}"#),
+            create_with("alice", r#"{"Binds":["data:/d"],"VolumesFrom":["web"]}"#),
             Decision::Allow(vec![])
         );
         assert_eq!(
-            create("bob", r#"{"NetworkMode":"infra"}"#),
+            create_with("bob", r#"{"NetworkMode":"infra"}"#),
             Decision::Allow(vec![])
         );
         assert_eq!(
-            create("bob", r#"{"NetworkMode":"bridge"}"#),
+            create_with("bob", r#"{"NetworkMode":"bridge"}"#),
             Decision::Allow(vec![])
         );
         assert_eq!(
-            rules(&create("alice", r#"{"Binds":["new:/d"]}"#)),
+            rules(&create_with("alice", r#"{"Binds":["new:/d"]}"#)),
             ["PC-1040"]
         );
         // A missing volume in --mount type=volume is created with the owner stamped
@@ -962,21 +964,12 @@ mod tests {
 
     #[test]
     fn volumes_from_allowed_sources_are_shared_for_volumes_from_only() {
-        let create = |cn: &str, hc: &str| {
-            run(
-                cn,
-                Method::POST,
-                "/v1.41/containers/create",
-                Some(&format!(r#"{{"Image":"busybox","HostConfig":{hc}}}"#)),
-            )
-            .0
-        };
         // The operator's container the policy allows as a --volumes-from source.
         for hc in [
             r#"{"VolumesFrom":["ops-data"]}"#,
             r#"{"VolumesFrom":["ops-data:ro"]}"#,
         ] {
-            assert_eq!(create("alice", hc), Decision::Allow(vec![]), "{hc}");
+            assert_eq!(create_with("alice", hc), Decision::Allow(vec![]), "{hc}");
         }
         // Nothing else of it, nor an operator container the policy does not list, nor
         // another tenant's container of a listed name.
@@ -987,11 +980,11 @@ mod tests {
             r#"{"VolumesFrom":["ops-other"]}"#,
             r#"{"VolumesFrom":["bobs-data"]}"#,
         ] {
-            let d = create("alice", hc);
+            let d = create_with("alice", hc);
             assert!(pipeline::hidden(&d).is_some(), "{hc}: {d:?}");
         }
         assert_eq!(
-            create("bob", r#"{"VolumesFrom":["bobs-data"]}"#),
+            create_with("bob", r#"{"VolumesFrom":["bobs-data"]}"#),
             Decision::Allow(vec![])
         );
         for (method, t) in [

@@ -682,11 +682,12 @@ mod tests {
     use crate::tls::Identity;
 
     fn set() -> PolicySet {
-        let p = Policy::from_toml(
-            "name = \"t\"\n[containers]\nvolumes_from_allowed = [\"ops-data\", \"bobs-data\"]\n[tenants]\nisolate = true\nshared_networks = [\"infra\"]\n",
-            Path::new("t.toml"),
-        )
-        .unwrap();
+        set_of("name = \"t\"\n[containers]\nvolumes_from_allowed = [\"ops-data\", \"bobs-data\"]\n[tenants]\nisolate = true\nshared_networks = [\"infra\"]\n")
+    }
+
+    /// The policy set of one policy file's text.
+    fn set_of(toml: &str) -> PolicySet {
+        let p = Policy::from_toml(toml, Path::new("test.toml")).unwrap();
         PolicySet::new(vec![p]).unwrap()
     }
 
@@ -1029,12 +1030,7 @@ mod tests {
 
     #[test]
     fn creates_beyond_the_quota_are_refused() {
-        let p = Policy::from_toml(
-            "name = \"q\"\n[tenants]\nmax_containers = 2\n",
-            Path::new("q.toml"),
-        )
-        .unwrap();
-        let set = PolicySet::new(vec![p]).unwrap();
+        let set = set_of("name = \"q\"\n[tenants]\nmax_containers = 2\n");
         let decide = |count: usize| {
             let mut f = facts();
             f.counts
@@ -1090,12 +1086,7 @@ mod tests {
     /// scale by what it adds; a global service or a count beyond i64 is refused.
     #[test]
     fn service_replicas_count_as_containers() {
-        let p = Policy::from_toml(
-            "name = \"q\"\n[tenants]\nmax_containers = 10\n",
-            Path::new("q.toml"),
-        )
-        .unwrap();
-        let set = PolicySet::new(vec![p]).unwrap();
+        let set = set_of("name = \"q\"\n[tenants]\nmax_containers = 10\n");
         let mut f = facts();
         f.counts.insert((Kind::Container, "alice".into()), Some(4));
         f.services.insert(
@@ -1193,12 +1184,9 @@ mod tests {
 
     #[test]
     fn memory_and_cpu_quotas_count_the_tenants_limits() {
-        let p = Policy::from_toml(
+        let set = set_of(
             "name = \"q\"\n[tenants]\nmax_memory = \"1g\"\nmax_cpus = 1\nmax_services = 1\n",
-            Path::new("q.toml"),
-        )
-        .unwrap();
-        let set = PolicySet::new(vec![p]).unwrap();
+        );
         let decide = |target: &str, body: &str, f: &Facts| match pipeline::check(
             &set,
             &client("alice"),
@@ -1304,12 +1292,7 @@ mod tests {
 
     #[test]
     fn volumes_a_mount_creates_count_against_the_quota() {
-        let p = Policy::from_toml(
-            "name = \"q\"\n[tenants]\nmax_volumes = 2\n",
-            Path::new("q.toml"),
-        )
-        .unwrap();
-        let set = PolicySet::new(vec![p]).unwrap();
+        let set = set_of("name = \"q\"\n[tenants]\nmax_volumes = 2\n");
         let mut f = facts();
         f.owned.insert((Kind::Volume, "new2".into()), None);
         f.counts.insert((Kind::Volume, "alice".into()), Some(1));
@@ -1342,12 +1325,7 @@ mod tests {
     /// An auditing policy forwards and records what isolation would have refused.
     #[test]
     fn an_auditing_policy_records_hidden_objects() {
-        let p = Policy::from_toml(
-            "name = \"a\"\nmode = \"audit\"\n[tenants]\n",
-            Path::new("a.toml"),
-        )
-        .unwrap();
-        let set = PolicySet::new(vec![p]).unwrap();
+        let set = set_of("name = \"a\"\nmode = \"audit\"\n[tenants]\n");
         match pipeline::check(
             &set,
             &client("bob"),
@@ -1392,12 +1370,7 @@ mod tests {
 
     #[test]
     fn with_isolation_off_nothing_changes() {
-        let p = Policy::from_toml(
-            "name = \"single\"\n[tenants]\nisolate = false\n",
-            Path::new("single.toml"),
-        )
-        .unwrap();
-        let set = PolicySet::new(vec![p]).unwrap();
+        let set = set_of("name = \"single\"\n[tenants]\nisolate = false\n");
         assert!(!set.policies[0].tenancy.isolate);
         match pipeline::check(
             &set,
